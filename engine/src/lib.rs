@@ -1,2 +1,17 @@
 //! baleia-engine: a small container engine. Image store, image archives, and (later) containers
 //! and networks. No terminal code here: the `baleia` CLI, the daemon and the lab runner are faces on it.
+
+pub mod archive;
+pub mod digest;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod image;
+pub mod layer;
+pub mod lock;
+pub mod paths;
+pub mod reference;
+pub mod sysinfo;
+
+pub use engine::Engine;
+pub use error::{Error, Result};

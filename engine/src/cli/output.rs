@@ -1,0 +1,104 @@
+//! Printing lists and objects the way the docker CLI does: a row object per line rendered through a
+//! Go template (`--format`, or the command's default `table …`), aligned like Go's tabwriter.
+
+use anyhow::{Context, Result};
+use baleia_engine::format::{table, template};
+use serde_json::{Map, Value};
+
+/// Print `rows` with the user's `--format` or the command's `default` one. `headers` maps row
+/// fields to column titles for `table` formats.
+pub fn print_list(
+    format: Option<&str>,
+    default: &str,
+    headers: &[(&str, &str)],
+    rows: &[Value],
+) -> Result<()> {
+    let fmt = format.filter(|f| !f.is_empty()).unwrap_or(default);
+    let mut out = String::new();
+    match template::Format::parse(fmt) {
+        template::Format::Json => {
+            for r in rows {
+                out.push_str(&serde_json::to_string(r)?);
+                out.push('\n');
+            }
+        }
+        template::Format::Raw(t) => {
+            for r in rows {
+                out.push_str(&template::render(&t, r).map_err(|e| anyhow::anyhow!("{e}"))?);
+                out.push('\n');
+            }
+        }
+        template::Format::Table(t) => {
+            let titles: Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            let mut text =
+                template::render_header(&t, &titles).map_err(|e| anyhow::anyhow!("{e}"))?;
+            text.push('\n');
+            for r in rows {
+                text.push_str(&template::render(&t, r).map_err(|e| anyhow::anyhow!("{e}"))?);
+                text.push('\n');
+            }
+            out = table::align(&text);
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Render one object through a `-f` template, with a newline, as `inspect -f` does.
+pub fn render_object(format: &str, v: &Value) -> Result<String> {
+    let t = match template::Format::parse(format) {
+        template::Format::Json => return Ok(format!("{}\n", serde_json::to_string(v)?)),
+        template::Format::Raw(t) | template::Format::Table(t) => t,
+    };
+    let mut s = template::render(&t, v).map_err(|e| anyhow::anyhow!("{e}"))?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// JSON as `docker inspect` prints it: 4-space indent, `<`, `>` and `&` escaped as Go does.
+pub fn docker_json(v: &Value) -> Result<String> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(v, &mut ser).context("serializing JSON")?;
+    let s = String::from_utf8(buf)?;
+    Ok(s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
+/// Docker's `Ellipsis`: cut to `max` characters, the last one replaced by `…`.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_json_is_indented_and_escaped_like_docker() {
+        let v = serde_json::json!([{"Cmd": ["/bin/sh", "-c", "a && b > c"]}]);
+        let s = docker_json(&v).unwrap();
+        assert!(
+            s.starts_with("[\n    {\n        \"Cmd\": [\n            \"/bin/sh\""),
+            "{s}"
+        );
+        assert!(s.contains(r#""a \u0026\u0026 b \u003e c""#), "{s}");
+    }
+
+    #[test]
+    fn ellipsis_cuts_like_docker() {
+        assert_eq!(ellipsis("abc", 3), "abc");
+        assert_eq!(ellipsis("abcdef", 4), "abc…");
+    }
+}

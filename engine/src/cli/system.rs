@@ -1,0 +1,184 @@
+//! `info` and `version`.
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::output::render_object;
+use baleia_engine::format::units::bytes_size;
+use baleia_engine::{sysinfo, Engine};
+
+/// API version baleia's daemon speaks (see the daemon issue); shown by `version`.
+pub const API_VERSION: &str = "1.47";
+
+/// `system` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Display system-wide information.
+    Info(InfoArgs),
+}
+
+/// Flags of `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template.
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+/// Flags of `version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template.
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+/// `baleia -v`: one line, as `docker -v` prints it.
+pub fn short_version() -> String {
+    format!(
+        "Baleia version {}, build {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("BALEIA_GIT_COMMIT")
+    )
+}
+
+fn os_arch() -> String {
+    format!("linux/{}", baleia_engine::archive::import::go_arch())
+}
+
+/// `info`.
+pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
+    let facts = serde_json::to_value(sysinfo::SystemInfo::collect(e.paths.root()))?;
+    let images = e.images.ids()?.len();
+    let root = e.paths.root().display().to_string();
+    let get = |k: &str| facts.get(k).cloned().unwrap_or(Value::Null);
+    let text = |k: &str| match facts.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let mut v = json!({
+        "ID": engine_id(e)?,
+        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Root Dir", format!("{root}/overlay2")], ["Backing Filesystem", text("BackingFilesystem")], ["Supports d_type", "true"]],
+        "DockerRootDir": root,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+    });
+    if let (Value::Object(m), Value::Object(f)) = (&mut v, &facts) {
+        for (k, val) in f {
+            m.entry(k.clone()).or_insert(val.clone());
+        }
+    }
+    if let Some(f) = &a.format {
+        print!("{}", render_object(f, &v)?);
+        return Ok(());
+    }
+    let mem = get("MemTotal").as_u64().map(bytes_size).unwrap_or_default();
+    let mut out = String::new();
+    out += &format!(
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out += "Server:\n";
+    out += " Containers: 0\n  Running: 0\n  Paused: 0\n  Stopped: 0\n";
+    out += &format!(" Images: {images}\n");
+    out += &format!(
+        " Server Version: {} (baleia, daemonless)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out += &format!(" Storage Driver: overlay2\n  Root Dir: {root}/overlay2\n  Backing Filesystem: {}\n  Supports d_type: true\n", text("BackingFilesystem"));
+    out += &format!(
+        " Cgroup Driver: {}\n Cgroup Version: {}\n",
+        text("CgroupDriver"),
+        text("CgroupVersion")
+    );
+    out += &format!(
+        " Kernel Version: {}\n Operating System: {}\n OSType: linux\n",
+        text("KernelVersion"),
+        text("OperatingSystem")
+    );
+    out += &format!(
+        " Architecture: {}\n CPUs: {}\n Total Memory: {mem}\n",
+        text("Architecture"),
+        text("NCPU")
+    );
+    out += &format!(
+        " Name: {}\n ID: {}\n Baleia Root Dir: {root}\n Debug Mode: false\n",
+        text("Name"),
+        v["ID"].as_str().unwrap_or("")
+    );
+    if get("SwapLimit") == Value::Bool(false) {
+        out += "WARNING: No swap limit support\n";
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// The engine's ID, made once per state root.
+fn engine_id(e: &Engine) -> Result<String> {
+    let p = e.paths.engine_id();
+    if let Ok(s) = std::fs::read_to_string(&p) {
+        return Ok(s.trim().to_string());
+    }
+    let h = baleia_engine::layer::random_hex(16);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    baleia_engine::image::repositories::write_atomic(&p, id.as_bytes())?;
+    Ok(id)
+}
+
+/// `version`: the client part always; the engine part needs the store (and so root).
+pub fn version(root: &Path, a: &VersionArgs) -> Result<()> {
+    let client = json!({
+        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "RustVersion": env!("BALEIA_RUSTC_VERSION"),
+        "GitCommit": env!("BALEIA_GIT_COMMIT"), "Os": "linux", "Arch": baleia_engine::archive::import::go_arch(), "Context": "default",
+    });
+    let engine = Engine::open(root);
+    let server = engine.as_ref().ok().map(|e| {
+        json!({
+            "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "RustVersion": env!("BALEIA_RUSTC_VERSION"),
+            "GitCommit": env!("BALEIA_GIT_COMMIT"), "Os": "linux", "Arch": baleia_engine::archive::import::go_arch(),
+            "KernelVersion": nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+            "RootDir": e.paths.root(),
+        })
+    });
+    if let Some(f) = &a.format {
+        print!(
+            "{}",
+            render_object(f, &json!({ "Client": client, "Server": server }))?
+        );
+    } else {
+        let mut out = format!(
+            "Client:\n Version:           {}\n API version:       {API_VERSION}\n Rust version:      {}\n Git commit:        {}\n OS/Arch:           {}\n Context:           default\n",
+            env!("CARGO_PKG_VERSION"),
+            env!("BALEIA_RUSTC_VERSION"),
+            env!("BALEIA_GIT_COMMIT"),
+            os_arch()
+        );
+        if let Some(s) = &server {
+            out += &format!(
+                "\nServer: Baleia Engine (in-process, daemonless)\n Engine:\n  Version:          {}\n  API version:      {API_VERSION}\n  Rust version:     {}\n  Git commit:       {}\n  OS/Arch:          {}\n  Kernel Version:   {}\n  Root Dir:         {}\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("BALEIA_RUSTC_VERSION"),
+                env!("BALEIA_GIT_COMMIT"),
+                os_arch(),
+                s["KernelVersion"].as_str().unwrap_or(""),
+                root.display()
+            );
+        }
+        print!("{out}");
+    }
+    engine?;
+    Ok(())
+}

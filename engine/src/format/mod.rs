@@ -1,0 +1,10 @@
+//! Output formatting shared by the `baleia` CLI: Docker's `--format` Go templates, aligned
+//! tables like Docker's tabwriter, and go-units sizes and durations.
+
+pub mod table;
+pub mod template;
+pub mod units;
+
+pub use table::Table;
+pub use template::{render, render_header, Format, Template, TemplateError};
+pub use units::{bytes_size, human_duration, human_size, parse_ram, UnitsError};

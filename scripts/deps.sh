@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what baleia needs on a Debian (bookworm) machine, as root: build tools, the kernel tools the
+# engine and labs use, and the third-party tools the tests compare against. Idempotent.
+set -euo pipefail
+
+packages=(
+  # building
+  gcc make pkg-config git ca-certificates
+  # the lab images (labs/images/build.sh)
+  debootstrap busybox-static jq tar gzip zstd binutils file
+  # the tests: skopeo reads our archives, setpriv runs a command as a non-root user
+  skopeo util-linux
+  # kernel plumbing the engine and labs show
+  iproute2 iptables procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for c in "$HOME/.cargo/bin/cargo" /usr/local/cargo/bin/cargo; do
+    [ -x "$c" ] && export PATH="$(dirname "$c"):$PATH" && break
+  done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: no Rust toolchain found. Install one with rustup (Rust 1.85 or newer; Debian's packaged rustc is too old), then run this again." >&2
+  exit 1
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fresh Debian machine, as root: install what is missing, build baleia, build and load the lab images,
+# and run the main job. Run from the repository: `bash scripts/setup.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "setup: run as root (sudo bash scripts/setup.sh)" >&2; exit 1; }
+
+source scripts/deps.sh
+cargo build --release --workspace
+install -m 0755 target/release/baleia /usr/local/bin/baleia
+ln -sf baleia /usr/local/bin/docker-baleia
+
+BALEIA=/usr/local/bin/baleia bash labs/images/build.sh --load
+echo
+echo "== baleia images"
+baleia images
+echo
+echo "== baleia history nginx (the first two layers are debian's, shared)"
+baleia history nginx
+echo
+echo "== the hello-world image's program, straight from its layer"
+"$(baleia inspect -f '{{.GraphDriver.Data.UpperDir}}' hello-world)/hello"

@@ -1,0 +1,99 @@
+//! The lab images (labs/images/build.sh): built from Debian packages, loaded into a private root,
+//! layers shared between debian and nginx, and a save/load round trip of the debian image.
+
+use baleia_tests::*;
+use std::process::Command;
+
+#[test]
+fn lab_images_load_share_layers_and_round_trip() {
+    let root = Root::new();
+    let script = workspace().join("labs/images/build.sh");
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg("--load")
+        .env("BALEIA", baleia_bin())
+        .env("BALEIA_ROOT", root.path())
+        .output()
+        .expect("run build.sh");
+    assert!(
+        o.status.success(),
+        "build.sh failed:\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+
+    let repos = root.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for want in [
+        "hello-world:latest",
+        "busybox:latest",
+        "debian:latest",
+        "debian:bookworm",
+        "nginx:latest",
+    ] {
+        assert!(repos.lines().any(|l| l == want), "{want} missing:\n{repos}");
+    }
+    let layers = |name: &str| -> Vec<String> {
+        root.ok(&[
+            "inspect",
+            "-f",
+            "{{range .RootFS.Layers}}{{println .}}{{end}}",
+            name,
+        ])
+        .lines()
+        .map(String::from)
+        .collect()
+    };
+    let (debian, nginx) = (layers("debian"), layers("nginx"));
+    assert_eq!(debian.len(), 2);
+    assert_eq!(nginx.len(), 3);
+    assert_eq!(
+        nginx[..2],
+        debian[..],
+        "nginx stacks on debian's two layers"
+    );
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", "nginx"])
+            .trim()
+            .split(':')
+            .nth(0),
+        Some(
+            root.ok(&["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "debian"])
+                .trim()
+        ),
+        "the debian layer folder is the one nginx uses"
+    );
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.Config.Cmd}}", "hello-world"])
+            .trim(),
+        "[/hello]"
+    );
+
+    // hello-world's /hello is a static binary that tells what baleia did.
+    let upper = root.ok(&[
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}}",
+        "hello-world",
+    ]);
+    let hello = Command::new(std::path::Path::new(upper.trim()).join("hello"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&hello.stdout).contains("Hello from Baleia!"),
+        "{}",
+        text(&hello.stdout)
+    );
+
+    let id = root.ok(&["inspect", "-f", "{{.Id}}", "debian"]);
+    let saved = root.scratch().join("debian.tar");
+    root.ok(&["save", "-o", saved.to_str().unwrap(), "debian:bookworm"]);
+    let other = Root::new();
+    assert_eq!(
+        other.ok(&["load", "-i", saved.to_str().unwrap()]),
+        "Loaded image: debian:bookworm\n"
+    );
+    assert_eq!(
+        other.ok(&["inspect", "-f", "{{.Id}}", "debian:bookworm"]),
+        id
+    );
+}
