@@ -55,7 +55,7 @@ fn lab_images_load_share_layers_and_round_trip() {
         root.ok(&["inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", "nginx"])
             .trim()
             .split(':')
-            .nth(0),
+            .next(),
         Some(
             root.ok(&["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "debian"])
                 .trim()

@@ -65,6 +65,7 @@ impl Engine {
         });
         let raw = serde_json::to_vec(&cfg).expect("config serializes");
         let _lock = self.lock(Mode::Exclusive)?;
+        crate::layer::clean_stale_staging(&self.paths)?;
         self.layers.commit(&staged, None)?;
         let id = self.images.put(&raw)?;
         if let Some(r) = &opts.reference {

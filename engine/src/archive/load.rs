@@ -91,6 +91,7 @@ impl Engine {
         let contents = self.read_archive(input, &staging)?;
         let plans = plan(&contents)?;
         let _lock = self.lock(Mode::Exclusive)?;
+        crate::layer::clean_stale_staging(&self.paths)?;
         let result = self.commit_load(&plans, &contents, &staging);
         if result.is_err() {
             let _ = self.collect_garbage();
@@ -458,7 +459,7 @@ fn join_inside(dir: &Path, target: &Path) -> Option<String> {
 }
 
 /// Follow links to the path that holds the content.
-fn resolve<'a>(c: &'a Contents, path: &str) -> Result<String> {
+fn resolve(c: &Contents, path: &str) -> Result<String> {
     let mut p = sanitize(Path::new(path))
         .map_err(|r| Error::InvalidArchive(format!("{path}: {r}")))?
         .to_string_lossy()

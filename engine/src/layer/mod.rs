@@ -54,8 +54,10 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Create a new staging folder under the root's `tmp/`.
+    /// Create a new staging folder under the root's `tmp/`. The folder and its lock are made under
+    /// the store's shared lock, so the sweep (under the exclusive lock) never sees one half-made.
     pub fn new(paths: &Paths) -> Result<Staging> {
+        let _store = Lock::acquire(&paths.lock_file(), crate::lock::Mode::Shared)?;
         let dir = paths.tmp().join(format!("stage-{}", random_hex(8)));
         fs::create_dir_all(&dir).at(&dir)?;
         let lock = Lock::acquire(&dir.join(".lock"), crate::lock::Mode::Exclusive)?;
@@ -85,7 +87,8 @@ impl Drop for Staging {
     }
 }
 
-/// Remove staging folders left by processes that died (their lock is free).
+/// Remove staging folders left by processes that died (their lock is free). Caller holds the
+/// store's exclusive lock.
 pub fn clean_stale_staging(paths: &Paths) -> Result<()> {
     let Ok(rd) = fs::read_dir(paths.tmp()) else {
         return Ok(());
