@@ -15,11 +15,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+# docker.io for the comparison; its service is not started by the package here, and we start our own.
+command -v dockerd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null || true
 
 BIN=${BALEIA:-$PWD/target/release/baleia}
 [ -x "$BIN" ] || cargo build --release -p baleia-engine
+# Everything runs on a fresh journaled ext4 (a loop device), as on a typical Docker host. Some
+# sandboxes' root filesystems are ext4 without a journal, where creating files soon after deleting
+# others is several times slower for every tool (ext4 skips recently deleted inodes); that would
+# measure the sandbox, not the engines.
 WORK=$(mktemp -d /tmp/baleia-bench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+truncate -s 4G "$WORK.img"
+mkfs.ext4 -q -F "$WORK.img"
+mount -o loop "$WORK.img" "$WORK"
+trap 'umount "$WORK"; rm -rf "$WORK" "$WORK.img"' EXIT
 cp "$(bash labs/images/build.sh debian | tail -n 1)" "$WORK/debian.tar"
 ARCHIVE=$WORK/debian.tar
 OUT=bench/results
@@ -45,9 +54,34 @@ add "tar -x + sha256sum" "rm -rf $WORK/x; sync" "baseline_load"
 add "baleia save" "rm -f $WORK/saved.tar; sync" "$BIN save -o $WORK/saved.tar debian:latest"
 baseline_load
 add "tar -c + sha256sum" "sync" "tar -cf - -C $WORK/x blobs manifest.json index.json oci-layout | sha256sum"
+# Docker: the engine the user runs, or else a private dockerd of our own (own data root and socket,
+# no bridge, no iptables: nothing on the host changes), stopped at the end.
+start_private_dockerd() {
+  local d=$WORK/docker
+  mkdir -p "$d"
+  dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" -H "unix://$d/docker.sock" \
+    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --storage-driver=overlay2 >"$d/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  export DOCKER_HOST="unix://$d/docker.sock"
+  for _ in $(seq 100); do docker info >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "bench: private dockerd did not start (see $d/dockerd.log)" >&2
+  return 1
+}
+stop_private_dockerd() {
+  [ -n "${DOCKERD_PID:-}" ] || return 0
+  kill "$DOCKERD_PID" 2>/dev/null && wait "$DOCKERD_PID" 2>/dev/null
+  grep -q "$WORK/docker" /proc/mounts && awk -v w="$WORK/docker" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | xargs -r umount -l
+  DOCKERD_PID=
+}
+trap 'stop_private_dockerd; umount "$WORK"; rm -rf "$WORK" "$WORK.img"' EXIT
+if ! (command -v docker >/dev/null && docker info >/dev/null 2>&1) && command -v dockerd >/dev/null; then
+  start_private_dockerd || true
+fi
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  DOCKER_VERSION=$(docker version -f '{{.Server.Version}}')
   docker load -q -i "$ARCHIVE" >/dev/null
-  add "docker load" "docker rmi -f debian:latest >/dev/null 2>&1 || true" "docker load -q -i $ARCHIVE"
+  add "docker load" "docker rmi -f \$(docker images -q) >/dev/null 2>&1; sync" "docker load -q -i $ARCHIVE"
   add "docker save" "rm -f $WORK/docker-saved.tar; sync" "docker save -o $WORK/docker-saved.tar debian:latest"
 else
   echo "bench: no Docker engine answers here; docker load/save not measured" >&2
@@ -55,5 +89,5 @@ fi
 hyperfine --shell=bash --style basic --runs "$RUNS" --warmup 1 --export-markdown "$OUT/archive.md" --export-json "$OUT/archive.json" "${names[@]}" "${preps[@]}" "${cmds[@]}"
 rm -rf "$WORK/load-root"
 echo
-echo "Archive: $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1)); machine: $(nproc) CPUs, $(uname -r)"
+echo "Archive: debian lab image ($(du -h "$ARCHIVE" | cut -f1)); machine: $(nproc) CPUs, kernel $(uname -r); baleia $("$BIN" -v | cut -d' ' -f3-); docker ${DOCKER_VERSION:-not measured}"
 cat "$OUT/archive.md"

@@ -201,6 +201,11 @@ pub fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// zstd-compress bytes.
+pub fn zstd(b: &[u8]) -> Vec<u8> {
+    zstd::encode_all(b, 3).unwrap()
+}
+
 /// An image to put in an archive: its layer tars (as stored, maybe compressed) and its config.
 pub struct TestImage {
     /// Tags (`name:tag`).
@@ -238,6 +243,13 @@ impl TestImage {
     pub fn gzipped(mut self) -> TestImage {
         for l in &mut self.layers {
             l.0 = gzip(&l.1);
+        }
+        self
+    }
+    /// The same image with zstd-compressed layer blobs.
+    pub fn zstded(mut self) -> TestImage {
+        for l in &mut self.layers {
+            l.0 = zstd(&l.1);
         }
         self
     }
@@ -298,7 +310,7 @@ pub fn archive(images: &[TestImage], layout: Layout) -> Vec<u8> {
                 "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.id(), "size": img.config.len()},
                 "layers": img.layers.iter().map(|(blob, raw)| json!({
-                    "mediaType": if let Some(t) = &img.layer_media_type { t.as_str() } else if blob == raw { "application/vnd.oci.image.layer.v1.tar" } else { "application/vnd.oci.image.layer.v1.tar+gzip" },
+                    "mediaType": if let Some(t) = &img.layer_media_type { t.as_str() } else if blob == raw { "application/vnd.oci.image.layer.v1.tar" } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) { "application/vnd.oci.image.layer.v1.tar+zstd" } else { "application/vnd.oci.image.layer.v1.tar+gzip" },
                     "digest": sha256(blob), "size": blob.len()})).collect::<Vec<_>>(),
             });
             let mb = serde_json::to_vec(&m).unwrap();

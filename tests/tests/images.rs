@@ -227,6 +227,57 @@ fn gzip_layers_and_oci_archives_load() {
         root.ok(&["inspect", "-f", "{{.Id}}", "zipped:1", "oci:1"]),
         format!("{id}\n{id2}\n")
     );
+    let img3 = TestImage::new(
+        &["zst:1"],
+        vec![tar_of(&[Entry::File("z", b"zstd".to_vec())])],
+        &["/z"],
+    )
+    .zstded();
+    let id3 = img3.id();
+    assert_eq!(
+        root.ok(&[
+            "load",
+            "-i",
+            &write(&root, "zs.tar", &archive(&[img3], Layout::Oci))
+        ]),
+        "Loaded image: zst:1\n"
+    );
+    assert_eq!(root.ok(&["inspect", "-f", "{{.Id}}", "zst:1"]).trim(), id3);
+}
+
+#[test]
+fn save_several_images_into_one_archive() {
+    let a = Root::new();
+    let imgs = [
+        two_layer_image(&["one:latest"]),
+        TestImage::new(&["hello-world:latest"], vec![hello_layer()], &["/hello"]),
+    ];
+    let ids: Vec<String> = imgs.iter().map(|i| i.id()).collect();
+    a.ok(&[
+        "load",
+        "-i",
+        &write(&a, "both.tar", &archive(&imgs, Layout::DockerBlobs)),
+    ]);
+    a.ok(&["tag", "one", "one:other"]);
+    let out = a.scratch().join("both-saved.tar");
+    // A bare repository name saves all of its tags, as `docker save one` does.
+    a.ok(&[
+        "save",
+        "-o",
+        out.to_str().unwrap(),
+        "one",
+        "hello-world:latest",
+    ]);
+    let b = Root::new();
+    let loaded = b.ok(&["load", "-i", out.to_str().unwrap()]);
+    assert_eq!(
+        loaded,
+        "Loaded image: one:latest\nLoaded image: one:other\nLoaded image: hello-world:latest\n"
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Id}}", "one:other", "hello-world"]),
+        format!("{}\n{}\n", ids[0], ids[1])
+    );
 }
 
 #[test]

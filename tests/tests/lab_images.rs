@@ -40,6 +40,7 @@ fn lab_images_load_share_layers_and_round_trip() {
             name,
         ])
         .lines()
+        .filter(|l| !l.is_empty())
         .map(String::from)
         .collect()
     };
@@ -82,6 +83,43 @@ fn lab_images_load_share_layers_and_round_trip() {
         text(&hello.stdout).contains("Hello from Baleia!"),
         "{}",
         text(&hello.stdout)
+    );
+
+    // The notes' exercise: save hello-world, unpack it with tar, read manifest.json with jq, unpack
+    // the layer.tar it names, and run ./hello.
+    let dig = root.scratch().join("dig");
+    std::fs::create_dir_all(&dig).unwrap();
+    root.ok(&[
+        "save",
+        "-o",
+        dig.join("hello-world.tar").to_str().unwrap(),
+        "hello-world",
+    ]);
+    let sh = |script: &str| -> String {
+        let o = Command::new("bash")
+            .arg("-euc")
+            .arg(script)
+            .current_dir(&dig)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    sh("tar -xf hello-world.tar");
+    let layer = sh("jq -r '.[0].Layers[0]' manifest.json");
+    sh(&format!(
+        "mkdir rootfs && tar -xf {} -C rootfs",
+        layer.trim()
+    ));
+    assert!(sh("./rootfs/hello").contains("Hello from Baleia!"));
+    assert_eq!(
+        sh("ls */layer.tar").lines().count(),
+        1,
+        "the legacy <id>/layer.tar is there to dig into"
+    );
+    assert!(
+        sh("tar -xOf $(ls */layer.tar) --wildcards '*hello' | head -c 4 | od -c")
+            .contains("E   L   F")
     );
 
     let id = root.ok(&["inspect", "-f", "{{.Id}}", "debian"]);

@@ -145,14 +145,23 @@ impl Engine {
                     contents.small.insert(path, bytes);
                 }
                 kind => {
-                    let mut blob = HashReader::new(io::Cursor::new(head).chain(&mut entry));
-                    let layer = {
-                        let what = format!("layer {path}");
-                        let stream = compression::decompress(kind, &mut blob).on(&what)?;
-                        self.layers.stage(staging, stream, &what)?
+                    let what = format!("layer {path}");
+                    let stream = io::Cursor::new(head).chain(&mut entry);
+                    let (layer, digest, size) = if kind == Kind::Tar {
+                        // Uncompressed: the blob is the layer tar, its digest the diff ID (hashed once).
+                        let layer = self.layers.stage(staging, stream, &what)?;
+                        let (d, n) = (layer.diff.clone(), layer.tar_size);
+                        (layer, d, n)
+                    } else {
+                        let mut blob = HashReader::new(stream);
+                        let layer = {
+                            let tar = compression::decompress(kind, &mut blob).on(&what)?;
+                            self.layers.stage(staging, tar, &what)?
+                        };
+                        io::copy(&mut blob, &mut io::sink()).map_err(bad)?;
+                        let (d, n, _) = blob.finish();
+                        (layer, d, n)
                     };
-                    io::copy(&mut blob, &mut io::sink()).map_err(bad)?;
-                    let (digest, size, _) = blob.finish();
                     contents.layers.insert(
                         path,
                         StagedBlob {

@@ -9,10 +9,10 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::output::{docker_json, ellipsis, print_list, render_object};
+use super::output::{created_since, docker_json, ellipsis, print_list, render_object, ListFlags};
 use super::Reported;
 use baleia_engine::archive::import::ImportOptions;
-use baleia_engine::format::units::{human_duration, human_size};
+use baleia_engine::format::units::human_size;
 use baleia_engine::reference::Reference;
 use baleia_engine::Engine;
 
@@ -63,15 +63,8 @@ pub struct ImagesArgs {
     /// Show digests.
     #[arg(long)]
     pub digests: bool,
-    /// Only show image IDs.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Don't truncate output.
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template).
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub list: ListFlags,
     /// Only images of this repository (and tag).
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub filter: Option<String>,
@@ -96,18 +89,18 @@ pub fn images(e: &Engine, a: &ImagesArgs) -> Result<()> {
         .iter()
         .map(|r| {
             json!({
-                "ID": if a.no_trunc { r.id.to_string() } else { r.id.short() },
+                "ID": if a.list.no_trunc { r.id.to_string() } else { r.id.short() },
                 "Repository": r.repository,
                 "Tag": r.tag,
                 "Digest": r.digest,
-                "CreatedSince": r.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()),
+                "CreatedSince": created_since(r.created, now),
                 "CreatedAt": r.created.map(|c| c.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
                 "Size": human_size(r.size),
                 "Containers": "N/A",
             })
         })
         .collect();
-    if a.quiet {
+    if a.list.quiet {
         return print_list(Some("{{.ID}}"), "", IMAGE_HEADERS, &values);
     }
     let default = if a.digests {
@@ -115,11 +108,7 @@ pub fn images(e: &Engine, a: &ImagesArgs) -> Result<()> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    let format = a
-        .format
-        .as_deref()
-        .map(|f| if f == "table" { default } else { f });
-    print_list(format, default, IMAGE_HEADERS, &values)
+    print_list(a.list.format.as_deref(), default, IMAGE_HEADERS, &values)
 }
 
 /// Flags of `image inspect`.
@@ -241,15 +230,8 @@ pub struct HistoryArgs {
     /// Print sizes and dates in human readable format.
     #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub human: bool,
-    /// Only show image IDs.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Don't truncate output.
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Format output using a custom template.
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub list: ListFlags,
     /// The image.
     #[arg(value_name = "IMAGE")]
     pub name: String,
@@ -272,27 +254,30 @@ pub fn history(e: &Engine, a: &HistoryArgs) -> Result<()> {
         .iter()
         .map(|r| {
             let id = match &r.id {
-                Some(d) if a.no_trunc => d.to_string(),
+                Some(d) if a.list.no_trunc => d.to_string(),
                 Some(d) => d.short(),
                 None => "<missing>".into(),
             };
             let created_by = r.created_by.replace('\t', " ");
-            let at = r.created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+            let at = r
+                .created
+                .map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
             json!({
                 "ID": id,
-                "CreatedSince": if a.human { r.created.map(|c| format!("{} ago", human_duration(now - c))).unwrap_or_else(|| "N/A".into()) } else { at.clone() },
+                "CreatedSince": if a.human { created_since(r.created, now) } else { at.clone() },
                 "CreatedAt": at,
-                "CreatedBy": if a.no_trunc { created_by } else { ellipsis(&created_by, 45) },
+                "CreatedBy": if a.list.no_trunc { created_by } else { ellipsis(&created_by, 45) },
                 "Size": if a.human { human_size(r.size) } else { r.size.to_string() },
                 "Comment": r.comment,
             })
         })
         .collect();
-    if a.quiet {
+    if a.list.quiet {
         return print_list(Some("{{.ID}}"), "", HISTORY_HEADERS, &values);
     }
     let default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-    print_list(a.format.as_deref(), default, HISTORY_HEADERS, &values)
+    print_list(a.list.format.as_deref(), default, HISTORY_HEADERS, &values)
 }
 
 /// Flags of `import`.

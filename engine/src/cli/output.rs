@@ -2,8 +2,31 @@
 //! Go template (`--format`, or the command's default `table …`), aligned like Go's tabwriter.
 
 use anyhow::{Context, Result};
+use baleia_engine::format::units::human_duration;
 use baleia_engine::format::{table, template};
+use chrono::{DateTime, Utc};
+use clap::Args;
 use serde_json::{Map, Value};
+
+/// The flags every list command shares (`images`, `history`, and later `ps`, `network ls`).
+#[derive(Debug, Args)]
+pub struct ListFlags {
+    /// Only show IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template).
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Docker's CREATED column: "3 minutes ago", or "N/A" when the time is unknown.
+pub fn created_since(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map(|c| format!("{} ago", human_duration(now - c)))
+        .unwrap_or_else(|| "N/A".into())
+}
 
 /// Print `rows` with the user's `--format` or the command's `default` one. `headers` maps row
 /// fields to column titles for `table` formats.
@@ -13,7 +36,10 @@ pub fn print_list(
     headers: &[(&str, &str)],
     rows: &[Value],
 ) -> Result<()> {
-    let fmt = format.filter(|f| !f.is_empty()).unwrap_or(default);
+    // Plain `table` means the command's own table.
+    let fmt = format
+        .filter(|f| !f.is_empty() && f.trim() != "table")
+        .unwrap_or(default);
     let mut out = String::new();
     match template::Format::parse(fmt) {
         template::Format::Json => {
