@@ -96,6 +96,8 @@ impl Engine {
             .manifests(index)
             .build()
             .map_err(oci_err)?;
+        // oci-spec keeps annotations in a HashMap: sort keys so the same images give the same bytes.
+        let index = sorted_keys(serde_json::to_value(&index).expect("index serializes"));
         w.file(
             "index.json",
             &serde_json::to_vec(&index).expect("index serializes"),
@@ -199,6 +201,24 @@ fn oci_manifest(e: &Entry) -> Result<Vec<u8>> {
         .build()
         .map_err(oci_err)?;
     Ok(serde_json::to_vec(&m).expect("manifest serializes"))
+}
+
+/// The same JSON with every object's keys in sorted order.
+fn sorted_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
 }
 
 fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest> {

@@ -40,35 +40,31 @@ pub fn print_list(
     let fmt = format
         .filter(|f| !f.is_empty() && f.trim() != "table")
         .unwrap_or(default);
-    let mut out = String::new();
-    match template::Format::parse(fmt) {
-        template::Format::Json => {
-            for r in rows {
-                out.push_str(&serde_json::to_string(r)?);
-                out.push('\n');
-            }
-        }
+    let out = match template::Format::parse(fmt) {
+        template::Format::Json => rows
+            .iter()
+            .map(|r| Ok(format!("{}\n", serde_json::to_string(r)?)))
+            .collect::<Result<String>>()?,
         template::Format::Raw(t) => {
-            for r in rows {
-                out.push_str(&template::render(&t, r).map_err(|e| anyhow::anyhow!("{e}"))?);
-                out.push('\n');
-            }
+            let t = template::Template::parse(&t)?;
+            rows.iter()
+                .map(|r| Ok(format!("{}\n", t.execute(r)?)))
+                .collect::<Result<String>>()?
         }
         template::Format::Table(t) => {
+            let t = template::Template::parse(&t)?;
             let titles: Map<String, Value> = headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
                 .collect();
-            let mut text =
-                template::render_header(&t, &titles).map_err(|e| anyhow::anyhow!("{e}"))?;
-            text.push('\n');
+            let mut text = format!("{}\n", t.execute_header(&titles)?);
             for r in rows {
-                text.push_str(&template::render(&t, r).map_err(|e| anyhow::anyhow!("{e}"))?);
+                text.push_str(&t.execute(r)?);
                 text.push('\n');
             }
-            out = table::align(&text);
+            table::align(&text)
         }
-    }
+    };
     print!("{out}");
     Ok(())
 }
@@ -79,7 +75,7 @@ pub fn render_object(format: &str, v: &Value) -> Result<String> {
         template::Format::Json => return Ok(format!("{}\n", serde_json::to_string(v)?)),
         template::Format::Raw(t) | template::Format::Table(t) => t,
     };
-    let mut s = template::render(&t, v).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut s = template::render(&t, v)?;
     s.push('\n');
     Ok(s)
 }

@@ -42,6 +42,7 @@ pub fn extract<R: Read>(reader: R, dest: &Path, what: &str) -> Result<Extracted>
         known_dirs: HashSet::new(),
         dir_times: Vec::new(),
         size: 0,
+        buf: vec![0; 1 << 20],
     };
     let bad_tar =
         |e: io::Error| Error::InvalidArchive(format!("{what}: not a valid tar stream: {e}"));
@@ -68,6 +69,7 @@ struct Extractor<'a> {
     known_dirs: HashSet<PathBuf>,
     dir_times: Vec<(PathBuf, u64)>,
     size: u64,
+    buf: Vec<u8>,
 }
 
 impl Extractor<'_> {
@@ -141,13 +143,15 @@ impl Extractor<'_> {
                 if !sparse {
                     rec.begin_file();
                 }
-                let n = io::copy(entry, &mut f).on(what)?;
+                let n = self.copy(entry, &mut f, what, &target)?;
                 if !sparse {
                     rec.end_file(rel.clone(), n);
                 }
                 self.size += n;
+                // Through the open descriptor: no path lookups, and mtime set last.
+                fd_owner_mode_time(&f, uid, gid, mode, mtime).at(&target)?;
                 drop(f);
-                apply_owner_mode(&target, uid, gid, Some(mode))?;
+                return self.xattrs(entry, &rel, &name);
             }
             EntryType::Symlink => {
                 let link = entry
@@ -204,6 +208,29 @@ impl Extractor<'_> {
             set_mtime(&target, mtime)?;
         }
         Ok(())
+    }
+
+    /// Copy a file's content in large chunks (few syscalls); read errors name the layer, write
+    /// errors the file.
+    fn copy(
+        &mut self,
+        r: &mut impl Read,
+        f: &mut std::fs::File,
+        what: &str,
+        target: &Path,
+    ) -> Result<u64> {
+        use std::io::Write;
+        let mut n = 0u64;
+        loop {
+            let k = match r.read(&mut self.buf) {
+                Ok(0) => return Ok(n),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).on(what),
+            };
+            f.write_all(&self.buf[..k]).at(target)?;
+            n += k as u64;
+        }
     }
 
     /// Create missing parent folders; refuse to go through anything that is not a real folder.
@@ -334,6 +361,35 @@ fn apply_owner_mode(p: &Path, uid: u32, gid: u32, mode: Option<u32>) -> Result<(
         check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) }, p)?;
     }
     Ok(())
+}
+
+fn fd_owner_mode_time(
+    f: &std::fs::File,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: u64,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = f.as_raw_fd();
+    let t = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [t, t];
+    // SAFETY: `fd` is open for the duration of these calls; `times` is a two-element array.
+    let rc = unsafe {
+        if libc::fchown(fd, uid, gid) != 0 || libc::fchmod(fd, mode as libc::mode_t) != 0 {
+            -1
+        } else {
+            libc::futimens(fd, times.as_ptr())
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn mknod(p: &Path, fmt: libc::mode_t, mode: u32, major: u32, minor: u32) -> Result<()> {
