@@ -9,7 +9,7 @@
 #   tar+sha256sum : tar -x the archive; sha256sum every blob; tar -x every layer into a folder.
 #   docker load   : the same archive into dockerd (only when `docker info` answers).
 #   baleia save   : rebuild every layer tar from its unpacked folder (tar-split), hash it, write the archive.
-#   tar -c+sha256 : tar -c the extracted archive folder, piped through sha256sum.
+#   tar -c+sha256 : tar -c the extracted archive folder into a file, and sha256sum of the stream.
 #   docker save   : the same image out of dockerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ add "baleia load" "rm -rf $WORK/load-root; sync" "BALEIA_ROOT=$WORK/load-root $B
 add "tar -x + sha256sum" "rm -rf $WORK/x; sync" "baseline_load"
 add "baleia save" "rm -f $WORK/saved.tar; sync" "$BIN save -o $WORK/saved.tar debian:latest"
 baseline_load
-add "tar -c + sha256sum" "sync" "tar -cf - -C $WORK/x blobs manifest.json index.json oci-layout | sha256sum"
+add "tar -c + sha256sum" "rm -f $WORK/tar-saved.tar; sync" "tar -cf - -C $WORK/x blobs manifest.json index.json oci-layout | tee $WORK/tar-saved.tar | sha256sum"
 # Docker: the engine the user runs, or else a private dockerd of our own (own data root and socket,
 # no bridge, no iptables: nothing on the host changes), stopped at the end.
 start_private_dockerd() {

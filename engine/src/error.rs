@@ -52,9 +52,9 @@ pub enum Error {
     /// The engine needs root and the caller is not.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
-    /// A template given with --format / -f failed.
-    #[error("{0}")]
-    Template(String),
+    /// A Dockerfile instruction given to `import --change` that cannot be applied.
+    #[error("invalid --change: {0}")]
+    InvalidChange(String),
 }
 
 /// Attach a path to an `io::Error`.

@@ -96,7 +96,7 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()>
         .split_once(char::is_whitespace)
         .unwrap_or((change, ""));
     let rest = rest.trim();
-    let bad = |why: &str| Error::InvalidReference(format!("{change}: {why}"));
+    let bad = |why: &str| Error::InvalidChange(format!("{change}: {why}"));
     match instr.to_ascii_uppercase().as_str() {
         "CMD" => {
             config.insert("Cmd".into(), json!(exec_form(rest, true)));

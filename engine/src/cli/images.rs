@@ -397,7 +397,7 @@ fn save_to_file(e: &Engine, names: &[String], path: &Path) -> Result<()> {
         let f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, f);
         e.save(names, &mut w)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        w.into_inner().map_err(|e| e.into_error())?;
         fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
         Ok(())
     })();
