@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as root on a Debian machine: install what is missing, build, test.
-# This is what CI runs (.ci/run).
+# This is what CI runs (.ci/run). It ends with one line totalling every test binary's results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (the engine mounts, unpacks files of every owner)" >&2; exit 1; }
 
 source scripts/deps.sh
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace -- --test-threads=2 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
