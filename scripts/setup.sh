@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --release --workspace
 install -m 0755 target/release/baleia /usr/local/bin/baleia
-ln -sf baleia /usr/local/bin/docker-baleia
 
 BALEIA=/usr/local/bin/baleia bash labs/images/build.sh --load
 echo
