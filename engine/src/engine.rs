@@ -104,7 +104,24 @@ impl Engine {
                 keep.extend(layer::chain_ids(&img.diff_ids()?));
             }
         }
-        self.layers.collect_garbage(&keep, &HashSet::new())
+        // Containers' own layers live in overlay2/<container id>.
+        let containers: HashSet<String> = match std::fs::read_dir(self.paths.containers_dir()) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => HashSet::new(),
+        };
+        for id in &containers {
+            if let Ok(Some(c)) = self.load_container(id) {
+                if let Ok(d) = c.image.parse::<Digest>() {
+                    if let Some(img) = self.images.get(&d)? {
+                        keep.extend(layer::chain_ids(&img.diff_ids()?));
+                    }
+                }
+            }
+        }
+        self.layers.collect_garbage(&keep, &containers)
     }
 }
 

@@ -18,6 +18,15 @@ pub enum Error {
     /// No image matches the given name or ID.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// No container matches the given name or ID.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// A container could not be started or run; the message is Docker's where it has one.
+    #[error("{0}")]
+    Runtime(String),
+    /// PID 1 could not be started; `code` is Docker's exit code for it (125, 126, 127).
+    #[error("failed to start the container: {message}")]
+    StartFailed { code: i32, message: String },
     /// The name is not a valid image reference.
     #[error("invalid reference format: {0}")]
     InvalidReference(String),

@@ -2,6 +2,8 @@
 //! and networks. No terminal code here: the `baleia` CLI, the daemon and the lab runner are faces on it.
 
 pub mod archive;
+pub mod cgroups;
+pub mod container;
 pub mod digest;
 pub mod engine;
 pub mod error;
@@ -9,6 +11,7 @@ pub mod format;
 pub mod image;
 pub mod layer;
 pub mod lock;
+pub mod names;
 pub mod paths;
 pub mod reference;
 pub mod sysinfo;

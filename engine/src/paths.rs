@@ -75,6 +75,24 @@ impl Paths {
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
     }
+    /// Containers' folders: `containers/`.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    /// One container's folder (`config.v2.json`, `hostconfig.json`, log, hosts files).
+    pub fn container(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    /// Runtime files (attach sockets) of this root: `/run/baleia/<12 hex of the root's path>`, short
+    /// enough for unix socket paths and distinct for every root.
+    pub fn runtime(&self) -> PathBuf {
+        let key = Digest::of(self.root.as_os_str().as_encoded_bytes()).short();
+        PathBuf::from("/run/baleia").join(key)
+    }
+    /// The unix socket a container's monitor serves attach, wait and resize on.
+    pub fn attach_socket(&self, id: &str) -> PathBuf {
+        self.runtime().join(format!("{}.sock", &id[..12]))
+    }
     /// The engine's persistent ID (shown by `info`).
     pub fn engine_id(&self) -> PathBuf {
         self.root.join("engine-id")

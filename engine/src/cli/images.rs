@@ -128,7 +128,7 @@ pub struct InspectArgs {
     /// Format output using a custom template.
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Return JSON for the specified type (only `image` for now).
+    /// Return JSON for the specified type (`container` or `image`).
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Display total file sizes (accepted for compatibility).
@@ -141,10 +141,55 @@ pub struct InspectArgs {
 
 /// `inspect`.
 pub fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
-    if let Some(k) = a.kind.as_deref().filter(|k| *k != "image") {
+    if let Some(k) = a
+        .kind
+        .as_deref()
+        .filter(|k| !matches!(*k, "image" | "container"))
+    {
         bail!("\"{k}\" is not a valid value for --type");
     }
-    inspect_images(e, &a.names, a.format.as_deref())
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in &a.names {
+        let v = match a.kind.as_deref() {
+            Some("image") => e.inspect_image(n),
+            Some(_) => e.resolve_container(n).and_then(|c| e.inspect_container(&c)),
+            None => match e.resolve_container(n) {
+                Ok(c) => e.inspect_container(&c),
+                Err(_) => e.inspect_image(n).map_err(|err| match err {
+                    baleia_engine::Error::NoSuchImage(_) => {
+                        baleia_engine::Error::Runtime(format!("No such object: {n}"))
+                    }
+                    other => other,
+                }),
+            },
+        };
+        match v {
+            Ok(v) => found.push(v),
+            Err(err) => {
+                failed = true;
+                eprintln!("Error: {err}");
+            }
+        }
+    }
+    print_inspected(&found, a.format.as_deref(), failed)
+}
+
+fn print_inspected(found: &[Value], format: Option<&str>, failed: bool) -> Result<()> {
+    match format {
+        Some(f) => {
+            let mut out = String::new();
+            for v in found {
+                out.push_str(&render_object(f, v)?);
+            }
+            print!("{out}");
+        }
+        None => println!("{}", docker_json(&Value::Array(found.to_vec()))?),
+    }
+    if failed {
+        return Err(Reported(1).into());
+    }
+    Ok(())
 }
 
 fn inspect_images(e: &Engine, names: &[String], format: Option<&str>) -> Result<()> {

@@ -1,5 +1,7 @@
 //! The `baleia` command line: docker's subcommands, flags, columns and wording, on the engine library.
 
+mod attach;
+mod containers;
 mod images;
 mod output;
 mod system;
@@ -34,8 +36,34 @@ pub struct Cli {
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create and run a new container from an image.
+    Run(containers::RunArgs),
+    /// Create a new container.
+    Create(containers::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(containers::WaitArgs),
+    /// Rename a container.
+    Rename(containers::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(containers::AttachArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(containers::ContainerCommand),
     /// List images.
-    #[command(visible_alias = "image-ls")]
     Images(images::ImagesArgs),
     /// Manage images.
     #[command(subcommand)]
@@ -61,6 +89,15 @@ pub enum Command {
     /// Manage baleia.
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// A container's monitor (started by `start`; not for people).
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        /// The container.
+        id: String,
+        /// Wait for the starting client to attach before PID 1 starts.
+        #[arg(long)]
+        attach: bool,
+    },
 }
 
 /// Run a parsed command line.
@@ -76,6 +113,24 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     let engine = || Engine::open(&cli.root);
     match command {
+        Command::Run(a) => containers::run(&engine()?, &a),
+        Command::Create(a) => containers::create(&engine()?, &a),
+        Command::Start(a) => containers::start(&engine()?, &a),
+        Command::Stop(a) => containers::stop(&engine()?, &a),
+        Command::Restart(a) => containers::restart(&engine()?, &a),
+        Command::Kill(a) => containers::kill(&engine()?, &a),
+        Command::Rm(a) => containers::rm(&engine()?, &a),
+        Command::Ps(a) => containers::ps(&engine()?, &a),
+        Command::Logs(a) => containers::logs(&engine()?, &a),
+        Command::Wait(a) => containers::wait(&engine()?, &a),
+        Command::Rename(a) => containers::rename(&engine()?, &a),
+        Command::Attach(a) => containers::attach_cmd(&engine()?, &a),
+        Command::Container(c) => containers::container(&engine()?, c),
+        Command::Monitor { id, attach } => Ok(baleia_engine::container::monitor_main(
+            &engine()?,
+            &id,
+            attach,
+        )?),
         Command::Images(a) => images::images(&engine()?, &a),
         Command::Image(c) => images::image(engine, c),
         Command::Import(a) => images::import(&engine()?, &a),

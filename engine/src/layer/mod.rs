@@ -4,6 +4,7 @@
 
 pub mod extract;
 pub mod tarsplit;
+pub mod upper;
 
 use std::collections::HashSet;
 use std::fs;

@@ -1,0 +1,189 @@
+//! A container as Docker records it: `config.v2.json` (identity, config, state) and `hostconfig.json`
+//! (how it runs). Field names are Docker's, so `inspect -f '{{.State.Pid}}'` reads the same.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Docker's zero time, for times that have not happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Lifecycle state (`.State`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    pub status: String,
+    /// PID 1 is alive.
+    pub running: bool,
+    /// Frozen (not used yet).
+    pub paused: bool,
+    /// Being restarted.
+    pub restarting: bool,
+    /// The memory cgroup killed a process of it.
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// Removal failed half-way.
+    pub dead: bool,
+    /// Host PID of the container's PID 1 (0 when not running).
+    pub pid: i32,
+    /// Exit code of PID 1 (128+signal when killed).
+    pub exit_code: i32,
+    /// Why it could not start, if it could not.
+    pub error: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time.
+    pub finished_at: String,
+    /// Host PID of the monitor that owns it (baleia's, not Docker's).
+    #[serde(default)]
+    pub monitor_pid: i32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            monitor_pid: 0,
+        }
+    }
+}
+
+/// What runs and how (`.Config`), merged from the image and the command line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    /// Host name inside the container (the short ID unless `-h`).
+    pub hostname: String,
+    /// Domain name.
+    pub domainname: String,
+    /// `-u`: user[:group] inside the container.
+    pub user: String,
+    /// `-i` or attached stdin.
+    pub attach_stdin: bool,
+    /// Attached stdout (not `-d`).
+    pub attach_stdout: bool,
+    /// Attached stderr (not `-d`).
+    pub attach_stderr: bool,
+    /// Ports the image exposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// `-t`: a terminal.
+    pub tty: bool,
+    /// `-i`: stdin kept open.
+    pub open_stdin: bool,
+    /// Close stdin when the attached client detaches.
+    pub stdin_once: bool,
+    /// Environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Command (after the entrypoint).
+    pub cmd: Option<Vec<String>>,
+    /// The image as the user named it.
+    pub image: String,
+    /// Volumes the image declares.
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// `-w`: working directory.
+    pub working_dir: String,
+    /// Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Image ONBUILD triggers.
+    pub on_build: Option<Vec<String>>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Signal `stop` sends first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+/// How it runs on the host (`hostconfig.json`, `.HostConfig`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    /// `-v HOST:CONTAINER[:ro]`.
+    pub binds: Vec<String>,
+    /// `--network`: `none`, `host` (bridges come with networks).
+    pub network_mode: String,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--read-only`.
+    pub readonly_rootfs: bool,
+    /// `--init`.
+    pub init: Option<bool>,
+    /// `-m`, bytes (0 = unlimited).
+    pub memory: i64,
+    /// `--memory-swap`, bytes (0 = default, -1 = unlimited).
+    pub memory_swap: i64,
+    /// `--cpu-shares` (0 = default).
+    #[serde(rename = "CpuShares")]
+    pub cpu_shares: i64,
+    /// `--cpus` × 10⁹.
+    #[serde(rename = "NanoCpus")]
+    pub nano_cpus: i64,
+    /// `--pids-limit` (None or ≤ 0 = unlimited).
+    pub pids_limit: Option<i64>,
+}
+
+/// The record kept in `containers/<id>/config.v2.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Container {
+    /// 64 hex characters.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The program PID 1 runs.
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Config.
+    pub config: Config,
+    /// Image ID.
+    pub image: String,
+    /// `/name`.
+    pub name: String,
+    /// Storage driver.
+    pub driver: String,
+    /// State.
+    pub state: State,
+    /// Times started.
+    pub restart_count: i32,
+    /// The json-file log.
+    pub log_path: String,
+    /// `/etc/hostname` source.
+    pub hostname_path: String,
+    /// `/etc/hosts` source.
+    pub hosts_path: String,
+    /// `/etc/resolv.conf` source.
+    pub resolv_conf_path: String,
+}
+
+impl Container {
+    /// The 12-character short ID.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+    /// The name without Docker's leading slash.
+    pub fn bare_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+    /// PID 1's command line, as `ps` shows it.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.path.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
