@@ -98,9 +98,7 @@ impl Engine {
     pub fn attach(&self, c: &Container, hello: &Hello) -> Result<UnixStream> {
         let path = self.paths.attach_socket(&c.id);
         let mut s = UnixStream::connect(&path).map_err(|_| {
-            Error::Conflict(format!(
-                "You cannot attach to a stopped container, start it first"
-            ))
+            Error::Conflict("You cannot attach to a stopped container, start it first".into())
         })?;
         writeln!(s, "{}", serde_json::to_string(hello).expect("hello")).on("attaching")?;
         Ok(s)

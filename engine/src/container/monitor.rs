@@ -127,6 +127,14 @@ fn start(
             (dir.join("resolv.conf"), "/etc/resolv.conf"),
         ],
         binds: super::binds::parse_all(&host.binds).map_err(|m| (125, m))?,
+        console: match stdio {
+            Stdio::Tty(fd) => {
+                // SAFETY: borrowing the slave fd only to read its name.
+                let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                nix::unistd::ttyname(slave).ok()
+            }
+            Stdio::Pipes { .. } => None,
+        },
         init: if host.init == Some(true) {
             Some(super::init_binary().map_err(|m| (125, m))?)
         } else {

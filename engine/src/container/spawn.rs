@@ -64,6 +64,8 @@ pub struct Spec {
     pub init: Option<PathBuf>,
     /// Where PID 1's stdio comes from.
     pub stdio: Stdio,
+    /// The terminal's path on the host (`/dev/pts/N`), bound over `/dev/console` with `-t`.
+    pub console: Option<PathBuf>,
 }
 
 /// Docker's default capability set; every other one leaves the bounding set.
@@ -442,14 +444,8 @@ fn dev(root: &Path, spec: &Spec) -> Result<(), SetupError> {
         nosuid_noexec | MsFlags::MS_NODEV,
         None,
     )?;
-    if let Stdio::Tty(slave) = spec.stdio {
-        let console = dev.join("console");
-        std::fs::write(&console, b"").map_err(|e| SetupError(125, format!("/dev/console: {e}")))?;
-        bind(
-            Path::new(&format!("/proc/self/fd/{slave}")),
-            &console,
-            false,
-        )?;
+    if let Some(tty) = &spec.console {
+        bind(tty, &dev.join("console"), false)?;
     }
     Ok(())
 }
