@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --release --workspace
 install -m 0755 target/release/baleia /usr/local/bin/baleia
+# `run --init`'s PID 1, static (containers may have no libc); after the workspace build, which
+# writes a dynamic one to the same path.
+cargo rustc --release -p baleia-init -- -C target-feature=+crt-static -C strip=symbols
+file target/release/baleia-init | grep -Eq 'static(-pie)? linked' || { echo "setup: baleia-init is not static" >&2; exit 1; }
+install -D -m 0755 target/release/baleia-init /usr/local/lib/baleia/baleia-init
 
 BALEIA=/usr/local/bin/baleia bash labs/images/build.sh --load
 echo

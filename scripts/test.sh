@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 source scripts/deps.sh
 cargo build --workspace --all-targets
+# `run --init` puts baleia-init in containers that may have no libc: it must be static. The tests
+# (tests/src/lib.rs) point BALEIA_INIT at this one, not at the dynamic target/debug/baleia-init.
+cargo rustc --release -p baleia-init -- -C target-feature=+crt-static -C strip=symbols
+file target/release/baleia-init | grep -Eq 'static(-pie)? linked' || { echo "test: baleia-init is not static" >&2; exit 1; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

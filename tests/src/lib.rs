@@ -23,6 +23,15 @@ pub fn baleia_bin() -> PathBuf {
     bin
 }
 
+/// The static `baleia-init` that `scripts/test.sh` builds (`target/release/baleia-init`), for
+/// `run --init` (the dynamic one `cargo build` puts beside `baleia` cannot run in a container
+/// without libc), if it is there.
+pub fn static_init() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?.parent()?;
+    Some(target.join("release/baleia-init")).filter(|p| p.is_file())
+}
+
 /// The workspace's top folder.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,9 +40,32 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A private state root, removed (with everything in it) when dropped.
+/// A private state root, removed (with everything in it) when dropped: its containers are
+/// force-removed first, so a failing test leaves no mount, cgroup or process behind.
 pub struct Root {
     dir: tempfile::TempDir,
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        use std::os::unix::fs::FileTypeExt;
+        // Whatever a test did, the host's /dev/null must still be the device it was.
+        let null = std::fs::metadata("/dev/null")
+            .map(|m| m.file_type().is_char_device())
+            .unwrap_or(false);
+        assert!(
+            null || std::thread::panicking(),
+            "/dev/null on the host is no longer a character device"
+        );
+        if !self.path().join("containers").exists() {
+            return;
+        }
+        if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in text(&o.stdout).lines() {
+                let _ = self.cmd(&["rm", "-f", id]).output();
+            }
+        }
+    }
 }
 
 impl Default for Root {
@@ -68,6 +100,9 @@ impl Root {
         c.env("BALEIA_ROOT", self.path())
             .args(args)
             .stdin(Stdio::null());
+        if let (None, Some(init)) = (std::env::var_os("BALEIA_INIT"), static_init()) {
+            c.env("BALEIA_INIT", init);
+        }
         c
     }
     /// Run and return the output, whatever the exit status.
@@ -95,6 +130,24 @@ impl Root {
             text(&o.stdout)
         );
         text(&o.stderr)
+    }
+    /// Load lab images (`hello-world`, `busybox`, `debian`, `nginx`) built by `labs/images/build.sh`
+    /// (cached after the first build).
+    pub fn load_lab_images(&self, names: &[&str]) {
+        let o = Command::new("bash")
+            .arg(workspace().join("labs/images/build.sh"))
+            .args(names)
+            .output()
+            .expect("build.sh");
+        assert!(o.status.success(), "build.sh: {}", text(&o.stderr));
+        for archive in text(&o.stdout).lines() {
+            self.ok(&["load", "-q", "-i", archive]);
+        }
+    }
+    /// Run baleia on a new terminal (a pty). Each step waits until the screen shows its text (10 s
+    /// at most), then types its bytes. Returns what the terminal showed and the exit code.
+    pub fn run_in_pty(&self, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
+        pty_run(self.cmd(args), steps)
     }
     /// Every file and folder under the root, as relative paths (to compare before and after).
     pub fn tree(&self) -> Vec<String> {
@@ -345,4 +398,63 @@ pub fn require(tool: &str) {
         found,
         "{tool} is not installed: `apt-get install -y {tool}` (.ci/run does)"
     );
+}
+
+/// Run `cmd` with a pty as its controlling terminal and stdio; see [`Root::run_in_pty`].
+pub fn pty_run(mut cmd: Command, steps: &[(&str, &[u8])]) -> (String, i32) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave_fd = pty.slave.as_raw_fd();
+    cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: setsid and TIOCSCTTY are async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            let _ = slave_fd;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn in pty");
+    // The command holds copies of the slave: drop them, or the master never sees the end.
+    drop(cmd);
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&out);
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut seen = 0;
+    for (expect, bytes) in steps {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let shown = text(&out.lock().unwrap());
+            if let Some(at) = shown[seen.min(shown.len())..].find(expect) {
+                seen += at + expect.len();
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the terminal never showed {expect:?}:\n{shown}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        master.write_all(bytes).unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(master);
+    let _ = t.join();
+    let shown = text(&out.lock().unwrap());
+    (shown, status.code().unwrap_or(-1))
 }

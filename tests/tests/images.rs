@@ -439,6 +439,9 @@ fn errors_read_like_dockers() {
     let root = Root::new();
     assert!(root
         .fails(&["inspect", "debian"])
+        .contains("No such object: debian"));
+    assert!(root
+        .fails(&["image", "inspect", "debian"])
         .contains("No such image: debian:latest"));
     assert!(root
         .fails(&["history", "debian:bookworm"])

@@ -10,7 +10,7 @@ use super::compression;
 use crate::digest::{Digest, HashReader};
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
-use crate::layer::Staging;
+use crate::layer::{Layer, StagedLayer, Staging};
 use crate::lock::Mode;
 use crate::reference::Reference;
 
@@ -64,11 +64,25 @@ impl Engine {
             "rootfs": { "type": "layers", "diff_ids": [staged.diff.to_string()] },
         });
         let raw = serde_json::to_vec(&cfg).expect("config serializes");
+        self.store_image(Some((&staged, None)), &raw, opts.reference.as_ref())
+    }
+
+    /// Store a new image under the store's exclusive lock: its new top layer (staged, stacked on
+    /// the stored layer `parent`), its config bytes, and its tag. Returns the image ID. Shared by
+    /// `import` and `commit`.
+    pub fn store_image(
+        &self,
+        layer: Option<(&StagedLayer, Option<&Layer>)>,
+        config: &[u8],
+        reference: Option<&Reference>,
+    ) -> Result<Digest> {
         let _lock = self.lock(Mode::Exclusive)?;
         crate::layer::clean_stale_staging(&self.paths)?;
-        self.layers.commit(&staged, None)?;
-        let id = self.images.put(&raw)?;
-        if let Some(r) = &opts.reference {
+        if let Some((staged, parent)) = layer {
+            self.layers.commit(staged, parent)?;
+        }
+        let id = self.images.put(config)?;
+        if let Some(r) = reference {
             let mut repos = self.images.repositories()?;
             repos.add(r, &id);
             self.images.save_repositories(&repos)?;

@@ -649,6 +649,14 @@ pub enum ContainerCommand {
     Prune(PruneArgs),
     /// Display detailed information on one or more containers.
     Inspect(super::images::InspectArgs),
+    /// Execute a command in a running container.
+    Exec(super::exec::ExecArgs),
+    /// Display the running processes of a container.
+    Top(super::top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(super::stats::StatsArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::commit::CommitArgs),
 }
 
 /// Flags of `container prune`.
@@ -700,5 +708,9 @@ pub fn container(e: &Engine, c: ContainerCommand) -> Result<()> {
         ContainerCommand::Attach(a) => attach_cmd(e, &a),
         ContainerCommand::Prune(a) => prune(e, &a),
         ContainerCommand::Inspect(a) => super::images::inspect(e, &a),
+        ContainerCommand::Exec(a) => super::exec::exec(e, &a),
+        ContainerCommand::Top(a) => super::top::top(e, &a),
+        ContainerCommand::Stats(a) => super::stats::stats(e, &a),
+        ContainerCommand::Commit(a) => super::commit::commit(e, &a),
     }
 }

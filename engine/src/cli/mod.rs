@@ -1,10 +1,14 @@
 //! The `baleia` command line: docker's subcommands, flags, columns and wording, on the engine library.
 
 mod attach;
+mod commit;
 mod containers;
+mod exec;
 mod images;
 mod output;
+mod stats;
 mod system;
+mod top;
 
 use std::path::PathBuf;
 
@@ -60,6 +64,14 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(containers::AttachArgs),
+    /// Execute a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Display the running processes of a container.
+    Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::StatsArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -125,6 +137,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Wait(a) => containers::wait(&engine()?, &a),
         Command::Rename(a) => containers::rename(&engine()?, &a),
         Command::Attach(a) => containers::attach_cmd(&engine()?, &a),
+        Command::Exec(a) => exec::exec(&engine()?, &a),
+        Command::Top(a) => top::top(&engine()?, &a),
+        Command::Stats(a) => stats::stats(&engine()?, &a),
+        Command::Commit(a) => commit::commit(&engine()?, &a),
         Command::Container(c) => containers::container(&engine()?, c),
         Command::Monitor { id, attach } => Ok(baleia_engine::container::monitor_main(
             &engine()?,

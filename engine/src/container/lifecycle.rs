@@ -60,6 +60,8 @@ impl Engine {
                 if libc::dup2(ready_fd, 3) < 0 || libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The monitor keeps nothing of ours (a terminal, a socket) but fd 3.
+                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
                 Ok(())
             });
         }
@@ -186,6 +188,19 @@ impl Engine {
                     ) =>
                 {
                     return Ok(None)
+                }
+                // The monitor finished and closed on us: the container has exited.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    return Ok(Some(
+                        self.load_container(&c.id)?
+                            .map(|c| c.state.exit_code)
+                            .unwrap_or(0),
+                    ))
                 }
                 Err(e) => return Err(e).on("monitor socket"),
             }

@@ -2,7 +2,9 @@
 //! protocol clients attach with, and the lifecycle operations.
 
 pub mod binds;
+pub mod commit;
 pub mod create;
+pub mod exec;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
@@ -12,7 +14,9 @@ pub mod protocol;
 pub mod resources;
 pub mod rootfs;
 pub mod spawn;
+pub mod stats;
 pub mod store;
+pub mod top;
 pub mod user;
 
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -69,7 +69,7 @@ pub struct Spec {
 }
 
 /// Docker's default capability set; every other one leaves the bounding set.
-const DEFAULT_CAPS: &[u32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+pub(crate) const DEFAULT_CAPS: &[u32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 // CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6, SETUID 7, SETPCAP 8,
 // NET_BIND_SERVICE 10, NET_RAW 13, SYS_CHROOT 18, MKNOD 27, AUDIT_WRITE 29, SETFCAP 31.
 
@@ -137,17 +137,21 @@ fn setup_and_exec(spec: &Spec, sync: RawFd) -> Result<std::convert::Infallible, 
         return Err(SetupError(125, "the monitor went away before start".into()));
     }
     // The monitor blocks SIGCHLD and Rust ignores SIGPIPE: PID 1 starts with neither.
-    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-    for sig in 1..32 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: resetting a signal's disposition to the default.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
-    }
+    reset_signals();
     // Its own cgroup namespace, rooted at the cgroup the monitor just put it in.
     let _ = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP);
     nix::unistd::setsid().map_err(fail("setsid"))?;
     stdio(spec.stdio)?;
+    // PID 1 starts with stdin, stdout and stderr only (the error pipe closes at exec).
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only flags descriptors.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
 
     let root = &spec.rootfs;
     mount(
@@ -286,10 +290,34 @@ fn setup_and_exec(spec: &Spec, sync: RawFd) -> Result<std::convert::Infallible, 
     exec(spec)
 }
 
+/// Unblock every signal and give each its default disposition (what a new program should get).
+pub(crate) fn reset_signals() {
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    for sig in 1..32 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: resetting a signal's disposition to the default.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+}
+
 fn exec(spec: &Spec) -> Result<std::convert::Infallible, SetupError> {
-    let prog = &spec.argv[0];
-    let path_var = spec
-        .env
+    let (code, msg) = exec_in_path(&spec.argv, &spec.env);
+    Err(SetupError(code, msg))
+}
+
+/// Exec `argv` (argv[0] looked up in `env`'s PATH, as execvp does) with `env`; returns only on
+/// failure, with Docker's exit code (126 not executable, 127 not found) and message.
+pub(crate) fn exec_in_path(argv: &[String], env: &[String]) -> (i32, String) {
+    match exec_lookup(argv, env) {
+        Ok(never) => match never {},
+        Err(SetupError(code, msg)) => (code, msg),
+    }
+}
+
+fn exec_lookup(argv: &[String], env: &[String]) -> Result<std::convert::Infallible, SetupError> {
+    let prog = &argv[0];
+    let path_var = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -309,18 +337,10 @@ fn exec(spec: &Spec) -> Result<std::convert::Infallible, SetupError> {
         ));
     };
     let c = |s: &str| CString::new(s).map_err(|_| SetupError(125, format!("NUL byte in {s:?}")));
-    let argv = spec
-        .argv
-        .iter()
-        .map(|a| c(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let env = spec
-        .env
-        .iter()
-        .map(|e| c(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let cargv = argv.iter().map(|a| c(a)).collect::<Result<Vec<_>, _>>()?;
+    let cenv = env.iter().map(|e| c(e)).collect::<Result<Vec<_>, _>>()?;
     let cpath = c(&path.to_string_lossy())?;
-    let e = nix::unistd::execve(&cpath, &argv, &env).unwrap_err();
+    let e = nix::unistd::execve(&cpath, &cargv, &cenv).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         127
     } else {
@@ -394,6 +414,7 @@ fn dev(root: &Path, spec: &Spec) -> Result<(), SetupError> {
         ("tty", 5, 0),
     ] {
         let p = CString::new(dev.join(name).as_os_str().as_encoded_bytes()).expect("path");
+        // `dev` is a fresh tmpfs: nothing in it can be a link out.
         // SAFETY: creating a device node at a valid path.
         if unsafe {
             libc::mknod(
@@ -450,8 +471,45 @@ fn dev(root: &Path, spec: &Spec) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn inside(root: &Path, p: &str) -> PathBuf {
-    root.join(p.trim_start_matches('/'))
+/// `p` inside `root`, resolving symlinks as the container would see them: absolute targets and
+/// `..` stay inside `root`, so nothing made or mounted for the container can land on the host
+/// (an image whose `/etc` links to `/host/etc` gets its hosts file in its own tree).
+pub(crate) fn inside(root: &Path, p: &str) -> PathBuf {
+    let mut out = root.to_path_buf();
+    let mut pending: Vec<std::ffi::OsString> =
+        Path::new(p).iter().map(|c| c.to_os_string()).collect();
+    pending.reverse();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        if c == "/" || c == "." || c.is_empty() {
+            continue;
+        }
+        if c == ".." {
+            if out != root {
+                out.pop();
+            }
+            continue;
+        }
+        let next = out.join(&c);
+        match std::fs::read_link(&next) {
+            Ok(target) if links < 40 => {
+                links += 1;
+                if target.is_absolute() {
+                    out = root.to_path_buf();
+                }
+                pending.extend(
+                    target
+                        .iter()
+                        .map(|c| c.to_os_string())
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev(),
+                );
+            }
+            _ => out = next,
+        }
+    }
+    out
 }
 
 fn mkdir_p(p: &Path) -> Result<(), SetupError> {
@@ -473,6 +531,7 @@ fn mount_at(
 
 /// Bind `src` over `target` (made as a file or folder like `src`), read-only if asked.
 fn bind(src: &Path, target: &Path, readonly: bool) -> Result<(), SetupError> {
+    // Callers resolve `target` with `inside`, so it has no symlink left to follow.
     let is_dir = src.is_dir();
     if !target.exists() {
         if is_dir {
@@ -505,4 +564,26 @@ fn bind(src: &Path, target: &Path, readonly: bool) -> Result<(), SetupError> {
         .map_err(|e| SetupError(125, format!("{what} read-only: {e}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_inside_the_rootfs_never_leave_it() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        std::os::unix::fs::symlink("/usr/sbin", root.join("sbin")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("hostetc")).unwrap();
+        std::os::unix::fs::symlink("../../../..", root.join("usr/up")).unwrap();
+        assert_eq!(
+            inside(root, "/sbin/baleia-init"),
+            root.join("usr/sbin/baleia-init")
+        );
+        assert_eq!(inside(root, "/hostetc/hosts"), root.join("etc/hosts"));
+        assert_eq!(inside(root, "/usr/up/etc/passwd"), root.join("etc/passwd"));
+        assert_eq!(inside(root, "/../../x"), root.join("x"));
+    }
 }

@@ -38,6 +38,8 @@ impl Engine {
         let by_reference = Reference::parse_tagged(name)
             .ok()
             .filter(|r| repos.lookup(r) == Some(&image.id));
+        let in_use =
+            self.check_image_users(name, &image.id, by_reference.is_some(), &repos, force)?;
         if let Some(r) = by_reference {
             let key = r.familiar_tagged().unwrap_or_else(|| r.to_string());
             let key = if r.digest.is_some() {
@@ -76,6 +78,9 @@ impl Engine {
             }
         }
         self.images.save_repositories(&repos)?;
+        if in_use {
+            return Ok(events); // Docker keeps an image a container uses.
+        }
         self.images.remove(&image.id)?;
         events.push(RemoveEvent::Deleted(image.id.clone()));
         let chains = layer::chain_ids(&image.diff_ids()?);

@@ -29,6 +29,16 @@ const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// Write the upper folder `upper` as an uncompressed layer tar to `out`; returns the bytes written.
 /// Paths are relative (`etc/hosts`, folders as `etc/`); the folder itself gets no entry.
 pub fn write_layer_tar(upper: &Path, out: impl Write) -> Result<u64> {
+    write_layer_tar_skipping(upper, out, &|_| false)
+}
+
+/// [`write_layer_tar`] leaving out the entries `skip` names by their tar path (`etc/hosts`; a folder
+/// without its slash, and then everything under it too).
+pub fn write_layer_tar_skipping(
+    upper: &Path,
+    out: impl Write,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<u64> {
     let mut w = LayerWriter {
         tar: Builder::new(Counting {
             inner: out,
@@ -36,6 +46,7 @@ pub fn write_layer_tar(upper: &Path, out: impl Write) -> Result<u64> {
             failed: false,
         }),
         seen: HashMap::new(),
+        skip,
     };
     w.children(upper, Path::new(""))?;
     let mut counting = w.tar.into_inner().on(OUTPUT)?;
@@ -43,13 +54,15 @@ pub fn write_layer_tar(upper: &Path, out: impl Write) -> Result<u64> {
     Ok(counting.written)
 }
 
-struct LayerWriter<W: Write> {
+struct LayerWriter<'s, W: Write> {
     tar: Builder<Counting<W>>,
     /// Tar names of files with several links, by (device, inode): later ones become hard links.
     seen: HashMap<(u64, u64), PathBuf>,
+    /// Tar paths left out.
+    skip: &'s dyn Fn(&Path) -> bool,
 }
 
-impl<W: Write> LayerWriter<W> {
+impl<W: Write> LayerWriter<'_, W> {
     /// Archive the entries of folder `dir` (tar path `rel`), sorted by name.
     fn children(&mut self, dir: &Path, rel: &Path) -> Result<()> {
         let mut names = fs::read_dir(dir)
@@ -59,7 +72,10 @@ impl<W: Write> LayerWriter<W> {
             .at(dir)?;
         names.sort();
         for name in names {
-            self.entry(&dir.join(&name), &rel.join(&name))?;
+            let tar_path = rel.join(&name);
+            if !(self.skip)(&tar_path) {
+                self.entry(&dir.join(&name), &tar_path)?;
+            }
         }
         Ok(())
     }

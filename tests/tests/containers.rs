@@ -1,0 +1,510 @@
+//! The container life cycle of the notes, on real namespaces, overlay and cgroups: run, logs,
+//! detached loops, stop/kill/start/restart, rm, names, --rm, stdin, terminals, limits, and a
+//! monitor killed with SIGKILL.
+
+use baleia_tests::*;
+use std::time::{Duration, Instant};
+
+fn root_with(images: &[&str]) -> Root {
+    let root = Root::new();
+    root.load_lab_images(images);
+    root
+}
+
+fn state(root: &Root, name: &str, field: &str) -> String {
+    root.ok(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn run_streams_output_and_returns_the_exit_code() {
+    let root = root_with(&["busybox"]);
+    let o = root.run(&[
+        "run",
+        "--name",
+        "t1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(text(&o.stdout), "out\n");
+    assert_eq!(text(&o.stderr), "err\n");
+    assert_eq!(root.ok(&["logs", "t1"]), "out\n");
+    let ps = root.ok(&["ps", "-a"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
+    assert!(ps.contains("Exited (3)") && ps.contains("t1"), "{ps}");
+    assert_eq!(root.ok(&["ps", "-q"]), "", "nothing running");
+    assert_eq!(root.ok(&["ps", "-aq"]).trim().len(), 12);
+}
+
+#[test]
+fn pid1_is_the_command_in_its_own_namespaces() {
+    let root = root_with(&["busybox"]);
+    let out = root.ok(&[
+        "run",
+        "--name",
+        "ns",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/comm; ls /sys/class/net; cat /etc/hostname",
+    ]);
+    let id = root.ok(&["inspect", "-f", "{{.Id}}", "ns"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], &id[..12], "host name is the short ID");
+    assert_eq!(lines[1], "sh", "the command is PID 1");
+    assert_eq!(lines[2], "lo", "--network none: only loopback");
+    assert_eq!(lines[3], &id[..12]);
+    // --network host sees the host's links.
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let seen = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(seen.lines().count(), host_links);
+}
+
+#[test]
+fn detached_loop_logs_then_stop_waits_and_kills_pid1() {
+    let root = root_with(&["debian"]);
+    let id = root.ok(&[
+        "run",
+        "-d",
+        "--name=baleia",
+        "debian",
+        "/bin/bash",
+        "-c",
+        "while true; do echo baleia: $(id -u); sleep 0.2; done",
+    ]);
+    assert_eq!(id.trim().len(), 64, "run -d prints the full ID");
+    assert_eq!(state(&root, "baleia", "Status"), "running");
+    let pid: i32 = state(&root, "baleia", "Pid").parse().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !root
+        .ok(&["logs", "--tail", "1", "baleia"])
+        .starts_with("baleia: 0")
+    {
+        assert!(Instant::now() < deadline, "the loop never logged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(root.ok(&["ps"]).contains("Up "));
+    // bash as PID 1 has no TERM handler: the kernel ignores TERM, stop waits -t then kills.
+    let t = Instant::now();
+    root.ok(&["stop", "-t", "1", "baleia"]);
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "stop waited the timeout"
+    );
+    assert_eq!(state(&root, "baleia", "ExitCode"), "137");
+    assert!(root.ok(&["ps", "-a"]).contains("Exited (137)"));
+    // start again, then kill -s with a signal PID 1 ignores, then the default KILL.
+    root.ok(&["start", "baleia"]);
+    assert_eq!(state(&root, "baleia", "Running"), "true");
+    root.ok(&["kill", "-s", "SIGTERM", "baleia"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        state(&root, "baleia", "Running"),
+        "true",
+        "TERM is ignored by a PID 1 without handler"
+    );
+    assert_eq!(root.ok(&["kill", "baleia"]), "baleia\n");
+    assert_eq!(root.ok(&["wait", "baleia"]), "137\n");
+    root.ok(&["rm", "baleia"]);
+    assert_eq!(root.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_pid1_that_handles_term_stops_at_once() {
+    let root = root_with(&["busybox"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let t = Instant::now();
+    root.ok(&["stop", "polite"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(state(&root, "polite", "ExitCode"), "0");
+    root.ok(&["restart", "-t", "1", "polite"]);
+    assert_eq!(state(&root, "polite", "Running"), "true");
+}
+
+#[test]
+fn rm_names_and_rename_follow_dockers_rules() {
+    let root = root_with(&["busybox"]);
+    root.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
+    let err = root.fails(&["rm", "busy"]);
+    assert!(err.contains("cannot remove container \"/busy\": container is running: stop the container before removing or force remove"), "{err}");
+    let err = root.fails(&["run", "--name", "busy", "busybox", "true"]);
+    assert!(
+        err.contains("The container name \"/busy\" is already in use by container"),
+        "{err}"
+    );
+    root.ok(&["rename", "busy", "quiet"]);
+    assert!(root
+        .fails(&["inspect", "busy"])
+        .contains("No such object: busy"));
+    assert_eq!(root.ok(&["rm", "-f", "quiet"]), "quiet\n");
+    // A random name is adjective_surname.
+    root.ok(&["run", "busybox", "true"]);
+    let name = root.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let parts: Vec<&str> = name.trim().split('_').collect();
+    assert!(
+        parts.len() >= 2 && parts.iter().all(|p| !p.is_empty()),
+        "{name}"
+    );
+    // IDs by unique prefix, as the notes use 4 characters.
+    let id = root.ok(&["ps", "-aq"]);
+    root.ok(&["rm", &id[..4]]);
+    assert!(root
+        .fails(&["rm", "nope"])
+        .contains("No such container: nope"));
+    assert!(root
+        .fails(&["run", "--name", "x y", "busybox", "true"])
+        .contains("Invalid container name (x y)"));
+}
+
+#[test]
+fn rm_flag_removes_the_container_when_it_exits() {
+    let root = root_with(&["busybox"]);
+    let o = root.run(&[
+        "run", "--rm", "--name", "nmap", "busybox", "sh", "-c", "exit 2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        root.ok(&["ps", "-aq"]),
+        "",
+        "--rm removed it before run returned"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn stdin_is_closed_without_i_and_piped_with_i() {
+    let root = root_with(&["debian", "busybox"]);
+    // `run debian bash` without -it: bash reads EOF and exits at once, as the notes show.
+    let t = Instant::now();
+    let o = root.run(&["run", "debian", "bash"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let mut child = root
+        .cmd(&["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"baleia\n").unwrap();
+    drop(child.stdin.take());
+    assert_eq!(text(&child.wait_with_output().unwrap().stdout), "BALEIA\n");
+    // create, then start -ai.
+    let id = root.ok(&["create", "-i", "busybox", "cat"]);
+    let mut child = root
+        .cmd(&["start", "-ai", id.trim()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"from start -ai\n").unwrap();
+    drop(child.stdin.take());
+    assert_eq!(
+        text(&child.wait_with_output().unwrap().stdout),
+        "from start -ai\n"
+    );
+}
+
+#[test]
+fn interactive_terminal_detach_and_attach() {
+    let root = root_with(&["debian"]);
+    let (shown, code) = root.run_in_pty(
+        &["run", "-it", "--name", "great_container", "debian", "bash"],
+        &[
+            ("# ", b"ps -ef\r"),
+            ("ps -ef\r\n", b""),
+            ("# ", b"\x10\x11"),
+        ],
+    );
+    assert_eq!(code, 0, "detached: {shown}");
+    assert!(shown.contains("root@") && shown.contains("bash"), "{shown}");
+    let ps1 = shown
+        .lines()
+        .find(|l| l.contains(" 1 ") && l.trim_end().ends_with("bash"))
+        .unwrap_or_default();
+    assert!(!ps1.is_empty(), "bash is PID 1: {shown}");
+    assert_eq!(
+        state(&root, "great_container", "Running"),
+        "true",
+        "Ctrl-P Ctrl-Q leaves it running"
+    );
+    let (shown, code) = root.run_in_pty(
+        &["attach", "great_container"],
+        &[("", b"echo back-in; exit 7\r")],
+    );
+    assert!(shown.contains("back-in"), "{shown}");
+    assert_eq!(code, 7);
+    assert_eq!(state(&root, "great_container", "ExitCode"), "7");
+}
+
+#[test]
+fn flags_env_workdir_user_hostname_volumes_readonly_entrypoint() {
+    let root = root_with(&["busybox"]);
+    let host_dir = root.scratch().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("from-host"), "hello from the host\n").unwrap();
+    let env_file = root.scratch().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    let vol = format!("{}:/data", host_dir.display());
+    let out = root.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=ola",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "-h",
+        "baleia-host",
+        "-v",
+        &vol,
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING $FROM_FILE; pwd; id -u; hostname; cat /data/from-host",
+    ]);
+    assert_eq!(
+        out,
+        "ola yes\n/tmp\n65534\nbaleia-host\nhello from the host\n"
+    );
+    root.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &vol,
+        "busybox",
+        "sh",
+        "-c",
+        "echo written > /data/back",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("back")).unwrap(),
+        "written\n"
+    );
+    let ro = root.run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(ro.status.code(), Some(0));
+    assert!(
+        text(&ro.stderr).contains("Read-only file system"),
+        "{}",
+        text(&ro.stderr)
+    );
+    let ro_vol = format!("{}:/data:ro", host_dir.display());
+    assert!(!root
+        .run(&["run", "--rm", "-v", &ro_vol, "busybox", "touch", "/data/y"])
+        .status
+        .success());
+    assert_eq!(
+        root.ok(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "echo",
+            "busybox",
+            "via",
+            "entrypoint"
+        ]),
+        "via entrypoint\n"
+    );
+    let o = root.run(&["run", "--rm", "busybox", "no-such-program"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(
+        text(&o.stderr).contains("exec: \"no-such-program\": executable file not found in $PATH"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(root
+        .fails(&["run", "nosuchimage"])
+        .contains("Unable to find image 'nosuchimage:latest' locally"));
+}
+
+#[test]
+fn memory_and_pids_limits_are_enforced() {
+    let root = root_with(&["busybox"]);
+    let o = root.run(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "killed by the OOM killer");
+    assert_eq!(state(&root, "hog", "OOMKilled"), "true");
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.HostConfig.Memory}}", "hog"])
+            .trim(),
+        "33554432"
+    );
+    let out = root.ok(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "8",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 20); do sleep 2 & done 2>&1 | head -1; wait",
+    ]);
+    assert!(
+        out.contains("can't fork") || out.contains("Resource temporarily unavailable"),
+        "{out}"
+    );
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shares",
+        "--cpu-shares",
+        "256",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let id = root.ok(&["inspect", "-f", "{{.Id}}", "shares"]);
+    let cg = format!("/sys/fs/cgroup/cpu/baleia/{}", id.trim());
+    if std::path::Path::new("/sys/fs/cgroup/cpu").exists() {
+        assert_eq!(
+            std::fs::read_to_string(format!("{cg}/cpu.shares"))
+                .unwrap()
+                .trim(),
+            "256"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{cg}/cpu.cfs_quota_us"))
+                .unwrap()
+                .trim(),
+            "50000"
+        );
+    }
+    root.ok(&["rm", "-f", "shares"]);
+    assert!(
+        !std::path::Path::new(&cg).exists(),
+        "cgroup removed with the container"
+    );
+}
+
+#[test]
+fn nsenter_enters_the_container_by_its_pid() {
+    let root = root_with(&["busybox"]);
+    root.ok(&["run", "-d", "--name", "target", "busybox", "sleep", "1000"]);
+    let pid = state(&root, "target", "Pid");
+    let id = root.ok(&["inspect", "-f", "{{.Id}}", "target"]);
+    let o = std::process::Command::new("nsenter")
+        .args(["-m", "-u", "-n", "-p", "-i", "-t", &pid, "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), &id[..12]);
+}
+
+#[test]
+fn a_killed_monitor_is_reconciled_by_the_next_command() {
+    let root = root_with(&["busybox"]);
+    let id = root
+        .ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    let pid1 = state(&root, "orphan", "Pid");
+    let merged = root.path().join("overlay2").join(&id).join("merged");
+    assert!(std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .contains(merged.to_str().unwrap()));
+    let monitor = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| text(&c).contains("__monitor") && text(&c).contains(&id))
+                .unwrap_or(false)
+        })
+        .expect("monitor process");
+    let mpid: i32 = monitor.file_name().to_string_lossy().parse().unwrap();
+    // SAFETY: sending SIGKILL to a process we found by its command line.
+    unsafe { libc::kill(mpid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid1}")).exists() {
+        assert!(Instant::now() < deadline, "PID 1 outlived its monitor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ps = root.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("orphan Exited (137)"), "{ps}");
+    assert!(
+        !std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .contains(merged.to_str().unwrap()),
+        "overlay unmounted"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory/baleia/{id}")).exists(),
+        "cgroup removed"
+    );
+    root.ok(&["start", "orphan"]);
+    assert_eq!(state(&root, "orphan", "Running"), "true");
+}
+
+#[test]
+fn concurrent_runs_on_one_root() {
+    let root = root_with(&["busybox"]);
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            root.cmd(&[
+                "run",
+                "--name",
+                &format!("c{i}"),
+                "busybox",
+                "sh",
+                "-c",
+                &format!("echo {i}"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(text(&o.stdout), format!("{i}\n"));
+    }
+    assert_eq!(root.ok(&["ps", "-a", "-q"]).lines().count(), 6);
+    root.ok(&["container", "prune", "-f"]);
+    assert_eq!(root.ok(&["ps", "-aq"]), "");
+}
