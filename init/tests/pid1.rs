@@ -147,8 +147,9 @@ fn an_untrapped_forwarded_sigterm_kills_the_command_and_gives_143() {
 fn signals_sent_to_pid_1_from_inside_the_namespace_are_forwarded() {
     // The kernel drops signals to a namespace's init that has no handler unless it blocks them.
     let script = format!("trap 'exit 9' USR1; kill -USR1 1; {IDLE}");
-    let (code, out) = run(init_sh(&script));
-    assert_eq!((code, out.as_str()), (9, "ready\n"));
+    // The signal may arrive before or after the script prints "ready": the exit code tells.
+    let (code, _out) = run(init_sh(&script));
+    assert_eq!(code, 9, "USR1 from inside the namespace was not forwarded");
 }
 
 /// Orphans a few children (their parent execs `sleep` and never waits for them, so they are zombies

@@ -100,6 +100,8 @@ fn run_on_terminal(mut cmd: Command, delay: Duration, input: &[u8]) -> (String, 
         });
     }
     let mut child = cmd.spawn().expect("spawn on a terminal");
+    // Only the child may hold the slave: the reader sees EIO once it and its children are done.
+    drop(cmd);
     drop(slave);
     let mut master = std::fs::File::from(master);
     let mut reader = master.try_clone().unwrap();

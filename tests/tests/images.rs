@@ -455,7 +455,7 @@ fn errors_read_like_dockers() {
     );
     assert!(root
         .fails(&["inspect", "-f", "{{.Nope", "x"])
-        .contains("No such image"));
+        .contains("No such object: x"));
 }
 
 #[test]

@@ -92,6 +92,7 @@ type Failure = (i32, String);
 impl Engine {
     /// Start `opts.argv` in running container `name`; returns once it has been exec'd, or the
     /// reason it could not be (`Error::StartFailed` with 126 or 127, as Docker's exit codes).
+    /// It forks: call it before the calling process starts threads.
     pub fn exec_container(&self, name: &str, opts: &ExecOptions) -> Result<ExecProcess> {
         if opts.argv.is_empty() {
             return Err(Error::Runtime("No exec command specified".into()));
