@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::model::{Container, HostConfig};
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
-use crate::image::repositories::write_atomic;
+use crate::image::repositories::write_replace;
 
 impl Engine {
     /// Every container, oldest first, with state reconciled against what still runs.
@@ -57,13 +57,21 @@ impl Engine {
     /// Write a container's record atomically.
     pub fn save_container(&self, c: &Container) -> Result<()> {
         let p = self.paths.container(&c.id).join("config.v2.json");
-        write_atomic(&p, &serde_json::to_vec(c).expect("container serializes"))
+        write_replace(
+            &p,
+            &serde_json::to_vec(c).expect("container serializes"),
+            false,
+        )
     }
 
     /// Write a container's host config atomically.
     pub fn save_host_config(&self, id: &str, h: &HostConfig) -> Result<()> {
         let p = self.paths.container(id).join("hostconfig.json");
-        write_atomic(&p, &serde_json::to_vec(h).expect("host config serializes"))
+        write_replace(
+            &p,
+            &serde_json::to_vec(h).expect("host config serializes"),
+            false,
+        )
     }
 
     /// Find a container by name (with or without `/`), full ID, or unique ID prefix.

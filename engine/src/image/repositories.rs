@@ -117,8 +117,16 @@ pub fn split_tag(key: &str) -> (&str, &str) {
     }
 }
 
-/// Write a file through a temporary sibling and a rename, so readers never see half of it.
+/// Write a file through a temporary sibling and a rename, so readers never see half of it, and
+/// fsync it, so the store survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replace(path, bytes, true)
+}
+
+/// Like [`write_atomic`], with the fsync optional: container state is rewritten on every start
+/// and stop, and is reconciled after a crash anyway, so it skips it (fsync is the start path's
+/// largest cost on a busy disk).
+pub fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).at(dir)?;
     let tmp = dir.join(format!(
@@ -131,7 +139,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let mut f = fs::File::create(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
+        if durable {
+            f.sync_all().at(&tmp)?;
+        }
     }
     fs::rename(&tmp, path).at(path)
 }
