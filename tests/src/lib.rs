@@ -149,6 +149,16 @@ impl Root {
     pub fn run_in_pty(&self, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
         pty_run(self.cmd(args), steps)
     }
+    /// [`Root::run_in_pty`] on a terminal of `rows` × `cols`.
+    pub fn run_in_pty_sized(
+        &self,
+        args: &[&str],
+        rows: u16,
+        cols: u16,
+        steps: &[(&str, &[u8])],
+    ) -> (String, i32) {
+        pty_run_sized(self.cmd(args), Some((rows, cols)), steps)
+    }
     /// Every file and folder under the root, as relative paths (to compare before and after).
     pub fn tree(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -401,10 +411,25 @@ pub fn require(tool: &str) {
 }
 
 /// Run `cmd` with a pty as its controlling terminal and stdio; see [`Root::run_in_pty`].
-pub fn pty_run(mut cmd: Command, steps: &[(&str, &[u8])]) -> (String, i32) {
+pub fn pty_run(cmd: Command, steps: &[(&str, &[u8])]) -> (String, i32) {
+    pty_run_sized(cmd, None, steps)
+}
+
+/// [`pty_run`] on a terminal of the given size.
+pub fn pty_run_sized(
+    mut cmd: Command,
+    size: Option<(u16, u16)>,
+    steps: &[(&str, &[u8])],
+) -> (String, i32) {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
-    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let ws = size.map(|(r, c)| nix::pty::Winsize {
+        ws_row: r,
+        ws_col: c,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let pty = nix::pty::openpty(ws.as_ref(), None).expect("openpty");
     let slave_fd = pty.slave.as_raw_fd();
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))

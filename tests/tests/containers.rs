@@ -508,3 +508,86 @@ fn concurrent_runs_on_one_root() {
     root.ok(&["container", "prune", "-f"]);
     assert_eq!(root.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn the_terminal_size_follows_the_clients() {
+    let root = root_with(&["busybox"]);
+    let (shown, code) = root.run_in_pty_sized(
+        &["run", "-it", "--rm", "busybox", "sh"],
+        40,
+        100,
+        &[("# ", b"stty size; exit\r")],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("40 100"),
+        "the container's terminal has the client's size: {shown}"
+    );
+}
+
+#[test]
+fn logs_follow_and_timestamps_and_ps_selections() {
+    let root = root_with(&["busybox"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
+    ]);
+    // -f streams until the container exits, then returns.
+    let t = Instant::now();
+    assert_eq!(
+        root.ok(&["logs", "-f", "counter"]),
+        "line 1\nline 2\nline 3\n"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let stamped = root.ok(&["logs", "-t", "--tail", "1", "counter"]);
+    let (time, rest) = stamped.split_once(' ').unwrap();
+    assert!(baleia_engine_time(time), "{stamped}");
+    assert_eq!(rest, "line 3\n");
+    root.ok(&["run", "--name", "second", "busybox", "true"]);
+    root.ok(&["run", "-d", "--name", "third", "busybox", "sleep", "100"]);
+    assert_eq!(root.ok(&["ps", "-l", "--format", "{{.Names}}"]), "third\n");
+    assert_eq!(
+        root.ok(&["ps", "-n", "2", "--format", "{{.Names}}"]),
+        "third\nsecond\n"
+    );
+    assert_eq!(
+        root.ok(&["ps", "-a", "-f", "status=exited", "--format", "{{.Names}}"]),
+        "second\ncounter\n"
+    );
+    assert_eq!(
+        root.ok(&["container", "ls", "--format", "{{.Names}} {{.Status}}"])
+            .split(' ')
+            .next(),
+        Some("third")
+    );
+    assert_eq!(root.ok(&["ps", "--no-trunc", "-q"]).trim().len(), 64);
+    assert_eq!(root.ok(&["container", "list", "-aq"]).lines().count(), 3);
+}
+
+fn baleia_engine_time(s: &str) -> bool {
+    s.len() >= 20 && s.contains('T') && s.ends_with('Z')
+}
+
+#[test]
+fn privileged_keeps_every_capability_and_default_drops_some() {
+    let root = root_with(&["busybox"]);
+    let caps = |extra: &[&str]| -> String {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", "grep CapBnd /proc/self/status"]);
+        root.ok(&args)
+    };
+    let default = caps(&[]);
+    let privileged = caps(&["--privileged"]);
+    assert!(
+        default.contains("00000000a80425fb"),
+        "Docker's default bounding set: {default}"
+    );
+    assert_ne!(default, privileged);
+}
