@@ -133,8 +133,14 @@ fn a_pid1_that_handles_term_stops_at_once() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
+    // Until the trap is set, PID 1 has no handler and the kernel would drop the TERM.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.ok(&["logs", "polite"]) != "ready\n" {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t = Instant::now();
     root.ok(&["stop", "polite"]);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());

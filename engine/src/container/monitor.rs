@@ -77,12 +77,20 @@ fn start(
     announce: Option<&mut File>,
 ) -> std::result::Result<(Running, Vec<Client>), StartError> {
     let e125 = |e: Error| (125, e.to_string());
-    let runtime = engine.paths.runtime();
-    fs::create_dir_all(&runtime).map_err(|e| (125, format!("{}: {e}", runtime.display())))?;
+    // The runtime folder may be removed by this root's last other container stopping at this very
+    // moment: make it and bind again if so.
     let sock = engine.paths.attach_socket(&c.id);
     let _ = fs::remove_file(&sock);
-    let listener =
-        UnixListener::bind(&sock).map_err(|e| (125, format!("{}: {e}", sock.display())))?;
+    let mut tries = 0;
+    let listener = loop {
+        let runtime = engine.paths.runtime();
+        fs::create_dir_all(&runtime).map_err(|e| (125, format!("{}: {e}", runtime.display())))?;
+        match UnixListener::bind(&sock) {
+            Ok(l) => break l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            Err(e) => return Err((125, format!("{}: {e}", sock.display()))),
+        }
+    };
     let mut first = Vec::new();
     if let Some(pipe) = announce {
         let _ = pipe.write_all(b"listening\n");

@@ -127,6 +127,8 @@ impl Engine {
         super::rootfs::unmount(&self.paths.overlay_layer(id).join("merged"))?;
         super::resources::remove_cgroup(id);
         let _ = fs::remove_file(self.paths.attach_socket(id));
+        // The root's runtime folder goes with its last socket (a non-empty one stays).
+        let _ = fs::remove_dir(self.paths.runtime());
         Ok(())
     }
 
