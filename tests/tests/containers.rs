@@ -261,6 +261,10 @@ fn interactive_terminal_detach_and_attach() {
         .find(|l| l.contains(" 1 ") && l.trim_end().ends_with("bash"))
         .unwrap_or_default();
     assert!(!ps1.is_empty(), "bash is PID 1: {shown}");
+    assert!(
+        ps1.contains("pts/0"),
+        "its terminal is the container's own pts/0, as in Docker: {shown}"
+    );
     assert_eq!(
         state(&root, "great_container", "Running"),
         "true",

@@ -6,7 +6,6 @@
 //! over a socket. The helper waits for the process and exits with its code; it is not in the
 //! container's cgroup, so `top` does not list it.
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -16,6 +15,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+use super::console::{recv, send, seqpacket_pair};
 use super::model::Container;
 use super::{resources, spawn, user};
 use crate::engine::Engine;
@@ -424,21 +424,8 @@ fn process(
 /// the master to the caller; the slave.
 fn open_pty(chan: &OwnedFd, size: Option<(u16, u16)>) -> std::result::Result<OwnedFd, Failure> {
     let err = |what: &str| (126, format!("{what}: {}", std::io::Error::last_os_error()));
-    let master = open_fd(c"/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
-        .map_err(|e| (126, format!("opening /dev/ptmx in the container: {e}")))?;
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK and TIOCGPTN take a pointer to an int.
-    unsafe {
-        if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &n) != 0 {
-            return Err(err("unlocking the pty"));
-        }
-        if libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) != 0 {
-            return Err(err("numbering the pty"));
-        }
-    }
-    let path = CString::new(format!("/dev/pts/{n}")).expect("no NUL");
-    let slave = open_fd(&path, libc::O_RDWR | libc::O_NOCTTY)
-        .map_err(|e| (126, format!("opening /dev/pts/{n}: {e}")))?;
+    let (master, slave, _) = super::console::open_pty(Path::new("/dev/pts/ptmx"))
+        .map_err(|e| (126, format!("opening a terminal in the container: {e}")))?;
     if let Some((rows, cols)) = size {
         let ws = libc::winsize {
             ws_row: rows,
@@ -487,98 +474,6 @@ fn dup2(from: RawFd, to: RawFd) -> std::result::Result<(), Failure> {
         return Err((126, format!("dup2: {}", std::io::Error::last_os_error())));
     }
     Ok(())
-}
-
-/// A connected pair of close-on-exec `SOCK_SEQPACKET` unix sockets (messages keep their bounds).
-fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair fills two descriptors.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(Error::Runtime(format!(
-            "socketpair: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: two descriptors we just made and own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Send one message, with a descriptor if given; whether it went.
-fn send(sock: &OwnedFd, msg: &str, fd: Option<RawFd>) -> bool {
-    let mut iov = libc::iovec {
-        iov_base: msg.as_ptr() as *mut libc::c_void,
-        iov_len: msg.len(),
-    };
-    // Room for one descriptor, aligned for cmsghdr.
-    let mut space = [0u64; 8];
-    // SAFETY: msghdr is plain data; zero is a valid empty value.
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &mut iov;
-    hdr.msg_iovlen = 1;
-    if let Some(fd) = fd {
-        // SAFETY: the control buffer is large enough for one SCM_RIGHTS message with one int.
-        unsafe {
-            hdr.msg_control = space.as_mut_ptr().cast();
-            hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
-            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        }
-    }
-    // SAFETY: sending a fully initialised msghdr on an open socket.
-    unsafe { libc::sendmsg(sock.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL) >= 0 }
-}
-
-/// Receive one message and the descriptor it carries, if any; `None` at the end.
-fn recv(sock: &OwnedFd) -> Option<(String, Option<OwnedFd>)> {
-    let mut buf = vec![0u8; 8192];
-    loop {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut space = [0u64; 8];
-        // SAFETY: msghdr is plain data; zero is a valid empty value.
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = space.as_mut_ptr().cast();
-        hdr.msg_controllen = std::mem::size_of_val(&space) as _;
-        // SAFETY: receiving into buffers that outlive the call.
-        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return None;
-        }
-        if n == 0 {
-            return None;
-        }
-        let mut fd = None;
-        // SAFETY: walking the control messages the kernel wrote into `space`.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
-            if !cmsg.is_null()
-                && (*cmsg).cmsg_level == libc::SOL_SOCKET
-                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-            {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-        }
-        return Some((String::from_utf8_lossy(&buf[..n as usize]).into_owned(), fd));
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod binds;
 pub mod commit;
+pub mod console;
 pub mod create;
 pub mod exec;
 pub mod inspect;

@@ -135,14 +135,6 @@ fn start(
             (dir.join("resolv.conf"), "/etc/resolv.conf"),
         ],
         binds: super::binds::parse_all(&host.binds).map_err(|m| (125, m))?,
-        console: match stdio {
-            Stdio::Tty(fd) => {
-                // SAFETY: borrowing the slave fd only to read its name.
-                let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                nix::unistd::ttyname(slave).ok()
-            }
-            Stdio::Pipes { .. } => None,
-        },
         init: if host.init == Some(true) {
             Some(super::init_binary().map_err(|m| (125, m))?)
         } else {
@@ -172,6 +164,19 @@ fn start(
     }
     let _ = nix::unistd::write(&sync_w, b"g");
     drop(sync_w);
+    let (mut outputs, mut stdin) = (outputs, stdin);
+    if c.config.tty {
+        // `stdin` holds our end of the console socket until the master arrives on it.
+        let chan = stdin.take().expect("console socket");
+        if let Some((_, Some(master))) = super::console::recv(&chan) {
+            let _ = nix::fcntl::fcntl(
+                &master,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
+            stdin = master.try_clone().ok();
+            outputs.push((master, Kind::Stdout));
+        }
+    }
     let mut msg = String::new();
     let _ = File::from(err_r).read_to_string(&mut msg);
     if !msg.is_empty() {
@@ -219,25 +224,11 @@ fn open_stdio(
     cfg: &super::model::Config,
 ) -> nix::Result<(Stdio, Vec<(OwnedFd, Kind)>, Option<OwnedFd>, Vec<OwnedFd>)> {
     if cfg.tty {
-        let pty = nix::pty::openpty(None, None)?;
-        // Neither end may leak into the container past exec (its stdio are dup2'd copies).
-        cloexec(pty.master.as_raw_fd())?;
-        cloexec(pty.slave.as_raw_fd())?;
-        nix::fcntl::fcntl(
-            &pty.master,
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )?;
-        let master_in = pty
-            .master
-            .try_clone()
-            .map_err(|_| nix::errno::Errno::EMFILE)?;
-        let stdio = Stdio::Tty(pty.slave.as_raw_fd());
-        return Ok((
-            stdio,
-            vec![(pty.master, Kind::Stdout)],
-            Some(master_in),
-            vec![pty.slave],
-        ));
+        // The terminal is made inside the container; its master arrives on this socket.
+        let (ours, theirs) =
+            super::console::seqpacket_pair().map_err(|_| nix::errno::Errno::EMFILE)?;
+        let stdio = Stdio::Tty(theirs.as_raw_fd());
+        return Ok((stdio, vec![], Some(ours), vec![theirs]));
     }
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;

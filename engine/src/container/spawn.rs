@@ -5,7 +5,7 @@
 //! to an error pipe that exec closes, so the monitor tells "started" from "could not start".
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -25,7 +25,8 @@ pub struct Bind {
 /// Where PID 1's stdin, stdout and stderr come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Stdio {
-    /// A terminal: the pty's slave side, also the controlling terminal.
+    /// A terminal, made in the container's own devpts: the master goes to the monitor over this
+    /// socket (see `console`), the slave becomes stdio and the controlling terminal.
     Tty(RawFd),
     /// Pipes (stdin may be /dev/null).
     Pipes {
@@ -64,8 +65,6 @@ pub struct Spec {
     pub init: Option<PathBuf>,
     /// Where PID 1's stdio comes from.
     pub stdio: Stdio,
-    /// The terminal's path on the host (`/dev/pts/N`), bound over `/dev/console` with `-t`.
-    pub console: Option<PathBuf>,
 }
 
 /// Docker's default capability set; every other one leaves the bounding set.
@@ -364,13 +363,8 @@ fn stdio(s: Stdio) -> Result<(), SetupError> {
         Ok(())
     };
     match s {
-        Stdio::Tty(slave) => {
-            // SAFETY: making the pty slave our controlling terminal (we are a session leader).
-            unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) };
-            for fd in 0..3 {
-                dup(slave, fd)?;
-            }
-        }
+        // The terminal is made once the container's devpts exists (see `dev`).
+        Stdio::Tty(_) => {}
         Stdio::Pipes {
             stdin,
             stdout,
@@ -465,8 +459,39 @@ fn dev(root: &Path, spec: &Spec) -> Result<(), SetupError> {
         nosuid_noexec | MsFlags::MS_NODEV,
         None,
     )?;
-    if let Some(tty) = &spec.console {
-        bind(tty, &dev.join("console"), false)?;
+    if let Stdio::Tty(sock) = spec.stdio {
+        terminal(&dev, sock)?;
+    }
+    Ok(())
+}
+
+/// A pty of the container's devpts becomes PID 1's terminal (controlling terminal, stdio,
+/// `/dev/console`); its master goes to the monitor over `sock`.
+fn terminal(dev: &Path, sock: RawFd) -> Result<(), SetupError> {
+    let e = |what: &str, err: std::io::Error| SetupError(125, format!("{what}: {err}"));
+    let (master, slave, n) = super::console::open_pty(&dev.join("pts/ptmx"))
+        .map_err(|err| e("opening a terminal in the container", err))?;
+    // SAFETY: we are a session leader (setsid) without a terminal; this one becomes it.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(e(
+            "setting the controlling terminal",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    for fd in 0..3 {
+        // SAFETY: duplicating an open descriptor onto 0, 1, 2.
+        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
+            return Err(e("dup2", std::io::Error::last_os_error()));
+        }
+    }
+    bind(&dev.join(format!("pts/{n}")), &dev.join("console"), false)?;
+    // SAFETY: the socket is the monitor's, borrowed for one send; it is not closed here.
+    let sock = std::mem::ManuallyDrop::new(unsafe { std::os::fd::OwnedFd::from_raw_fd(sock) });
+    if !super::console::send(&sock, "tty", Some(master.as_raw_fd())) {
+        return Err(e(
+            "passing the terminal to the monitor",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
