@@ -417,69 +417,130 @@ pub fn pty_run(cmd: Command, steps: &[(&str, &[u8])]) -> (String, i32) {
 
 /// [`pty_run`] on a terminal of the given size.
 pub fn pty_run_sized(
-    mut cmd: Command,
+    cmd: Command,
     size: Option<(u16, u16)>,
     steps: &[(&str, &[u8])],
 ) -> (String, i32) {
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    let ws = size.map(|(r, c)| nix::pty::Winsize {
-        ws_row: r,
-        ws_col: c,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    });
-    let pty = nix::pty::openpty(ws.as_ref(), None).expect("openpty");
-    let slave_fd = pty.slave.as_raw_fd();
-    cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: setsid and TIOCSCTTY are async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            let _ = slave_fd;
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn in pty");
-    // The command holds copies of the slave: drop them, or the master never sees the end.
-    drop(cmd);
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
-    let mut reader = master.try_clone().unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&out);
-    let t = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let mut seen = 0;
+    let mut session = PtySession::spawn(cmd, size);
     for (expect, bytes) in steps {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let shown = text(&out.lock().unwrap());
-            if let Some(at) = shown[seen.min(shown.len())..].find(expect) {
-                seen += at + expect.len();
-                break;
+        session.expect(expect);
+        session.send(bytes);
+    }
+    session.finish()
+}
+
+/// A program running on a pty the test drives: wait for text, type, resize, finish.
+pub struct PtySession {
+    master: std::fs::File,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    seen: usize,
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl PtySession {
+    /// Start `cmd` with a new pty (of `size`, if given) as its controlling terminal and stdio.
+    pub fn spawn(mut cmd: Command, size: Option<(u16, u16)>) -> PtySession {
+        use std::io::Read;
+        let ws = size.map(|(r, c)| nix::pty::Winsize {
+            ws_row: r,
+            ws_col: c,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let pty = nix::pty::openpty(ws.as_ref(), None).expect("openpty");
+        cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+        // SAFETY: setsid and TIOCSCTTY are async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn in pty");
+        // The command holds copies of the slave: drop them, or the master never sees the end.
+        drop(cmd);
+        drop(pty.slave);
+        let master = std::fs::File::from(pty.master);
+        let mut reader = master.try_clone().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&out);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the terminal never showed {expect:?}:\n{shown}"
-            );
+        });
+        PtySession {
+            master,
+            out,
+            seen: 0,
+            child,
+            reader,
+        }
+    }
+
+    /// Everything the terminal showed so far.
+    pub fn shown(&self) -> String {
+        text(&self.out.lock().unwrap())
+    }
+
+    /// Wait (10 s at most) until the terminal shows `expect` after what earlier expects matched.
+    pub fn expect(&mut self, expect: &str) {
+        assert!(
+            self.wait_for(expect, std::time::Duration::from_secs(10)),
+            "the terminal never showed {expect:?}:\n{}",
+            self.shown()
+        );
+    }
+
+    /// Like [`PtySession::expect`] with a timeout; whether it showed.
+    pub fn wait_for(&mut self, expect: &str, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let shown = self.shown();
+            if let Some(at) = shown[self.seen.min(shown.len())..].find(expect) {
+                self.seen += at + expect.len();
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        master.write_all(bytes).unwrap();
     }
-    let status = child.wait().unwrap();
-    drop(master);
-    let _ = t.join();
-    let shown = text(&out.lock().unwrap());
-    (shown, status.code().unwrap_or(-1))
+
+    /// Type bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(bytes).unwrap();
+    }
+
+    /// Resize the terminal, as a user resizing the window (the program gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
+        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+
+    /// Wait for the program to end; what the terminal showed and its exit code.
+    pub fn finish(mut self) -> (String, i32) {
+        let status = self.child.wait().unwrap();
+        drop(self.master);
+        let _ = self.reader.join();
+        let shown = text(&self.out.lock().unwrap());
+        (shown, status.code().unwrap_or(-1))
+    }
 }

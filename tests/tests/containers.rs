@@ -533,6 +533,28 @@ fn the_terminal_size_follows_the_clients() {
         shown.contains("40 100"),
         "the container's terminal has the client's size: {shown}"
     );
+    // Resizing the window mid-session reaches the container (SIGWINCH → resize frame → TIOCSWINSZ).
+    let mut s = PtySession::spawn(
+        root.cmd(&["run", "-it", "--rm", "busybox", "sh"]),
+        Some((24, 80)),
+    );
+    s.expect("# ");
+    s.resize(30, 90);
+    let mut resized = false;
+    for _ in 0..10 {
+        s.send(b"stty size\r");
+        if s.wait_for("30 90", Duration::from_millis(500)) {
+            resized = true;
+            break;
+        }
+    }
+    assert!(
+        resized,
+        "the container never saw the new size: {}",
+        s.shown()
+    );
+    s.send(b"exit\r");
+    assert_eq!(s.finish().1, 0);
 }
 
 #[test]
