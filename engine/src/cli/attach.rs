@@ -44,7 +44,20 @@ pub fn hello(stdin: bool, tty: bool) -> Hello {
 }
 
 /// Puts the terminal back as it was.
-struct RawMode(Termios);
+pub struct RawMode(Termios);
+
+/// Put our terminal in raw mode (keys go through as typed) if `wanted` and stdin is a terminal;
+/// the guard restores it.
+pub fn raw_terminal(wanted: bool) -> Result<Option<RawMode>> {
+    if !(wanted && io::stdin().is_terminal()) {
+        return Ok(None);
+    }
+    let saved = termios::tcgetattr(io::stdin())?;
+    let mut raw = saved.clone();
+    termios::cfmakeraw(&mut raw);
+    termios::tcsetattr(io::stdin(), SetArg::TCSANOW, &raw)?;
+    Ok(Some(RawMode(saved)))
+}
 
 impl Drop for RawMode {
     fn drop(&mut self) {
@@ -57,15 +70,7 @@ impl Drop for RawMode {
 pub fn run(stream: UnixStream, stdin: bool, tty: bool, pid: i32) -> Result<Ended> {
     let writer = Arc::new(Mutex::new(stream.try_clone()?));
     let detached = Arc::new(AtomicBool::new(false));
-    let _raw = if tty && stdin && io::stdin().is_terminal() {
-        let saved = termios::tcgetattr(io::stdin())?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(io::stdin(), SetArg::TCSANOW, &raw)?;
-        Some(RawMode(saved))
-    } else {
-        None
-    };
+    let _raw = raw_terminal(tty && stdin)?;
 
     // Signals: window changes become resize frames; without a terminal, INT/TERM/etc. go to PID 1.
     let mut set = SigSet::empty();

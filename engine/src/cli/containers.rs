@@ -100,17 +100,7 @@ impl CreateFlags {
                 self.network
             );
         }
-        let mut env = Vec::new();
-        for file in &self.env_file {
-            let text = std::fs::read_to_string(file).with_context(|| format!("open {file}"))?;
-            env.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .filter_map(expand_env),
-            );
-        }
-        env.extend(self.env.iter().map(String::as_str).filter_map(expand_env));
+        let env = environment(&self.env, &self.env_file)?;
         let ram = |s: &Option<String>| -> Result<i64> {
             Ok(match s.as_deref() {
                 None => 0,
@@ -148,6 +138,22 @@ impl CreateFlags {
             host,
         })
     }
+}
+
+/// `--env-file` entries, then `-e` entries, as `KEY=value` (Docker's order: `-e` wins).
+pub fn environment(env: &[String], env_files: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for file in env_files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("open {file}"))?;
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(expand_env),
+        );
+    }
+    out.extend(env.iter().map(String::as_str).filter_map(expand_env));
+    Ok(out)
 }
 
 /// `KEY=value` as given; a bare `KEY` takes the value from our environment (or is dropped).

@@ -2,14 +2,13 @@
 //! (through the engine's `exec_container`); with `-t` it pumps the pty the engine opened inside
 //! the container, with our terminal in raw mode, forwarding window size changes.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::termios::{self, SetArg, Termios};
 
 use super::attach::terminal_size;
 use super::Reported;
@@ -58,17 +57,7 @@ pub struct ExecArgs {
 
 /// `exec`: exits with the command's exit code.
 pub fn exec(e: &Engine, a: &ExecArgs) -> Result<()> {
-    let mut env = Vec::new();
-    for file in &a.env_file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("open {file}"))?;
-        env.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .filter_map(expand_env),
-        );
-    }
-    env.extend(a.env.iter().map(String::as_str).filter_map(expand_env));
+    let env = super::containers::environment(&a.env, &a.env_file)?;
     let tty = a.tty && !a.detach;
     let opts = ExecOptions {
         argv: a.command.clone(),
@@ -99,15 +88,6 @@ pub fn exec(e: &Engine, a: &ExecArgs) -> Result<()> {
         return Err(Reported(code).into());
     }
     Ok(())
-}
-
-/// `KEY=value` as given; a bare `KEY` takes the value from our environment (or is dropped).
-fn expand_env(e: &str) -> Option<String> {
-    if e.contains('=') {
-        Some(e.to_string())
-    } else {
-        std::env::var(e).ok().map(|v| format!("{e}={v}"))
-    }
 }
 
 /// Without a terminal: stdio is the process's own; signals sent to us (not those the terminal
@@ -142,27 +122,10 @@ fn wait_forwarding_signals(process: ExecProcess) -> Result<i32> {
     Ok(process.wait()?)
 }
 
-/// Puts the terminal back as it was.
-struct RawMode(Termios);
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(io::stdin(), SetArg::TCSANOW, &self.0);
-    }
-}
-
 /// With `-t`: copy the pty's output to our stdout, our stdin to it (with `-i`), and window size
 /// changes, until the process has exited and its output is drained.
 fn pump_terminal(process: ExecProcess, master: OwnedFd, stdin: bool) -> Result<i32> {
-    let _raw = if stdin && io::stdin().is_terminal() {
-        let saved = termios::tcgetattr(io::stdin())?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(io::stdin(), SetArg::TCSANOW, &raw)?;
-        Some(RawMode(saved))
-    } else {
-        None
-    };
+    let _raw = super::attach::raw_terminal(stdin)?;
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     set.thread_block()?;
