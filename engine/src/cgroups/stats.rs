@@ -104,6 +104,18 @@ pub(crate) fn effective_memory_limit(limit: Option<u64>, host: u64) -> u64 {
     }
 }
 
+/// A reading with the host's side filled in (CPU time, CPUs, memory as the unlimited limit); each
+/// cgroup version then adds its own figures.
+pub(crate) fn host_base() -> Stats {
+    let (system_cpu_usage_ns, online_cpus) = host_cpu();
+    Stats {
+        system_cpu_usage_ns,
+        online_cpus,
+        memory_limit: host_memory(),
+        ..Stats::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

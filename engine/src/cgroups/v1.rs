@@ -149,13 +149,7 @@ pub(crate) fn apply(cg: &Cgroup, limits: &Limits) -> Result<Vec<(String, PathBuf
 
 /// Usage from `cpuacct`, `memory`, `pids` and `blkio`; a controller that is absent reads as 0.
 pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
-    let (system_cpu_usage_ns, online_cpus) = stats::host_cpu();
-    let mut s = Stats {
-        system_cpu_usage_ns,
-        online_cpus,
-        memory_limit: stats::host_memory(),
-        ..Stats::default()
-    };
+    let mut s = stats::host_base();
     if let Some(dir) = cg.dir("cpuacct") {
         s.cpu_usage_ns = read_u64_or_zero(&dir.join("cpuacct.usage"))?;
     }

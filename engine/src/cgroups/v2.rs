@@ -135,13 +135,7 @@ pub(crate) fn max_or(value: i64) -> String {
 
 /// Usage from `cpu.stat`, `memory.*`, `pids.*` and `io.stat`; absent files read as 0.
 pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
-    let (system_cpu_usage_ns, online_cpus) = stats::host_cpu();
-    let mut s = Stats {
-        system_cpu_usage_ns,
-        online_cpus,
-        memory_limit: stats::host_memory(),
-        ..Stats::default()
-    };
+    let mut s = stats::host_base();
     let Some(dir) = cg.dir("") else {
         return Ok(s);
     };

@@ -12,6 +12,17 @@ use nix::sys::termios::{self, SetArg, Termios};
 
 use baleia_engine::container::protocol::{read_frame, write_frame, Hello, Kind};
 
+/// Signals the CLI passes on to the container's process when there is no terminal (Docker's
+/// `--sig-proxy`).
+pub const PROXIED_SIGNALS: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
 /// How an attachment ended.
 pub enum Ended {
     /// PID 1 exited with this code.
@@ -76,14 +87,7 @@ pub fn run(stream: UnixStream, stdin: bool, tty: bool, pid: i32) -> Result<Ended
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     if !tty {
-        for s in [
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-        ] {
+        for s in PROXIED_SIGNALS {
             set.add(s);
         }
     }

@@ -94,14 +94,7 @@ pub fn exec(e: &Engine, a: &ExecArgs) -> Result<()> {
 /// sends to the whole foreground group, which it gets itself) go to it.
 fn wait_forwarding_signals(process: ExecProcess) -> Result<i32> {
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
+    for s in super::attach::PROXIED_SIGNALS {
         set.add(s);
     }
     set.thread_block()?;
