@@ -22,5 +22,5 @@ echo
 echo "== baleia history nginx (the first two layers are debian's, shared)"
 baleia history nginx
 echo
-echo "== the hello-world image's program, straight from its layer"
-"$(baleia inspect -f '{{.GraphDriver.Data.UpperDir}}' hello-world)/hello"
+echo "== baleia run --rm hello-world (a container: new namespaces, an overlay root, a cgroup)"
+baleia run --rm hello-world
