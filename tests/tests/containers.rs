@@ -623,3 +623,58 @@ fn privileged_keeps_every_capability_and_default_drops_some() {
     );
     assert_ne!(default, privileged);
 }
+
+#[test]
+fn a_docker_symlink_behaves_the_same() {
+    let root = root_with(&["busybox"]);
+    let link = root.scratch().join("docker");
+    std::os::unix::fs::symlink(baleia_bin(), &link).unwrap();
+    let docker = |args: &[&str]| {
+        std::process::Command::new(&link)
+            .env("BALEIA_ROOT", root.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        text(&docker(&["run", "--rm", "busybox", "echo", "via docker"]).stdout),
+        "via docker\n"
+    );
+    let o = docker(&["ps", "--bogus"]);
+    assert!(
+        text(&o.stderr).contains("See 'docker ps --help'."),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn memory_swap_is_the_memory_plus_swap_limit() {
+    let root = root_with(&["busybox"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "swap",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "64m",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let id = root.ok(&["inspect", "-f", "{{.Id}}", "swap"]);
+    let memsw = format!(
+        "/sys/fs/cgroup/memory/baleia/{}/memory.memsw.limit_in_bytes",
+        id.trim()
+    );
+    if std::path::Path::new(&memsw).exists() {
+        assert_eq!(std::fs::read_to_string(&memsw).unwrap().trim(), "67108864");
+    }
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.HostConfig.MemorySwap}}", "swap"])
+            .trim(),
+        "67108864"
+    );
+}
