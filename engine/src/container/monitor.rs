@@ -300,7 +300,6 @@ impl Running {
         let mut clients: Vec<Client> = first;
         let mut status: Option<WaitStatus> = None;
         loop {
-            let open_outputs: Vec<usize> = (0..self.outputs.len()).collect();
             if status.is_some() && self.outputs.is_empty() {
                 break;
             }
@@ -348,12 +347,7 @@ impl Running {
                     }
                 }
             }
-            let mut closed = Vec::new();
-            for (i, idx) in open_outputs.iter().enumerate().take(n_out) {
-                if ready[2 + i] && !self.pump(*idx, &mut clients) {
-                    closed.push(*idx);
-                }
-            }
+            // Client input first: pumping output may drop clients and shift their places.
             let mut gone = Vec::new();
             for (i, cl) in clients.iter_mut().enumerate() {
                 if ready.get(2 + n_out + i).copied().unwrap_or(false) && !self.client_input(cl) {
@@ -364,6 +358,12 @@ impl Running {
                 let cl = clients.remove(i);
                 if cl.hello.stdin && c.config.stdin_once && !self.tty {
                     self.stdin = None;
+                }
+            }
+            let mut closed = Vec::new();
+            for i in 0..n_out {
+                if ready[2 + i] && !self.pump(i, &mut clients) {
+                    closed.push(i);
                 }
             }
             for idx in closed.into_iter().rev() {
