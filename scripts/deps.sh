@@ -8,8 +8,9 @@ packages=(
   gcc make pkg-config git ca-certificates
   # the lab images (labs/images/build.sh)
   debootstrap busybox-static jq tar gzip zstd binutils file
-  # the tests: skopeo reads our archives, setpriv runs a command as a non-root user
-  skopeo util-linux
+  # the tests: skopeo reads our archives, setpriv runs a command as a non-root user, a qemu guest
+  # with a pure cgroup v2 hierarchy runs the cgroup v2 checks (this host is hybrid v1)
+  skopeo util-linux qemu-system-x86 cpio
   # kernel plumbing the engine and labs show
   iproute2 iptables procps
 )
