@@ -24,7 +24,8 @@ pub enum Error {
     /// A container could not be started or run; the message is Docker's where it has one.
     #[error("{0}")]
     Runtime(String),
-    /// PID 1 could not be started; `code` is Docker's exit code for it (125, 126, 127).
+    /// A container's PID 1, or an `exec`'d process, could not be started; `code` is Docker's exit
+    /// code for it (125 setup, 126 not executable, 127 not found).
     #[error("failed to start the container: {message}")]
     StartFailed { code: i32, message: String },
     /// The name is not a valid image reference.

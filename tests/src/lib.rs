@@ -131,6 +131,12 @@ impl Root {
         );
         text(&o.stderr)
     }
+    /// A fresh root with lab images loaded.
+    pub fn with_lab_images(names: &[&str]) -> Root {
+        let root = Root::new();
+        root.load_lab_images(names);
+        root
+    }
     /// Load lab images (`hello-world`, `busybox`, `debian`, `nginx`) built by `labs/images/build.sh`
     /// (cached after the first build).
     pub fn load_lab_images(&self, names: &[&str]) {
@@ -140,7 +146,7 @@ impl Root {
             .output()
             .expect("build.sh");
         assert!(o.status.success(), "build.sh: {}", text(&o.stderr));
-        for archive in text(&o.stdout).lines() {
+        for archive in text(&o.stdout).lines().filter(|l| !l.is_empty()) {
             self.ok(&["load", "-q", "-i", archive]);
         }
     }

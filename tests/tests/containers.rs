@@ -5,12 +5,6 @@
 use baleia_tests::*;
 use std::time::{Duration, Instant};
 
-fn root_with(images: &[&str]) -> Root {
-    let root = Root::new();
-    root.load_lab_images(images);
-    root
-}
-
 fn state(root: &Root, name: &str, field: &str) -> String {
     root.ok(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), name])
         .trim()
@@ -19,7 +13,7 @@ fn state(root: &Root, name: &str, field: &str) -> String {
 
 #[test]
 fn run_streams_output_and_returns_the_exit_code() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let o = root.run(&[
         "run",
         "--name",
@@ -42,7 +36,7 @@ fn run_streams_output_and_returns_the_exit_code() {
 
 #[test]
 fn pid1_is_the_command_in_its_own_namespaces() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let out = root.ok(&[
         "run",
         "--name",
@@ -74,7 +68,7 @@ fn pid1_is_the_command_in_its_own_namespaces() {
 
 #[test]
 fn detached_loop_logs_then_stop_waits_and_kills_pid1() {
-    let root = root_with(&["debian"]);
+    let root = Root::with_lab_images(&["debian"]);
     let id = root.ok(&[
         "run",
         "-d",
@@ -124,7 +118,7 @@ fn detached_loop_logs_then_stop_waits_and_kills_pid1() {
 
 #[test]
 fn a_pid1_that_handles_term_stops_at_once() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&[
         "run",
         "-d",
@@ -151,7 +145,7 @@ fn a_pid1_that_handles_term_stops_at_once() {
 
 #[test]
 fn rm_names_and_rename_follow_dockers_rules() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
     let err = root.fails(&["rm", "busy"]);
     assert!(err.contains("cannot remove container \"/busy\": container is running: stop the container before removing or force remove"), "{err}");
@@ -186,7 +180,7 @@ fn rm_names_and_rename_follow_dockers_rules() {
 
 #[test]
 fn rm_flag_removes_the_container_when_it_exits() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let o = root.run(&[
         "run", "--rm", "--name", "nmap", "busybox", "sh", "-c", "exit 2",
     ]);
@@ -206,7 +200,7 @@ fn rm_flag_removes_the_container_when_it_exits() {
 
 #[test]
 fn stdin_is_closed_without_i_and_piped_with_i() {
-    let root = root_with(&["debian", "busybox"]);
+    let root = Root::with_lab_images(&["debian", "busybox"]);
     // `run debian bash` without -it: bash reads EOF and exits at once, as the notes show.
     let t = Instant::now();
     let o = root.run(&["run", "debian", "bash"]);
@@ -245,7 +239,7 @@ fn stdin_is_closed_without_i_and_piped_with_i() {
 
 #[test]
 fn interactive_terminal_detach_and_attach() {
-    let root = root_with(&["debian"]);
+    let root = Root::with_lab_images(&["debian"]);
     let (shown, code) = root.run_in_pty(
         &["run", "-it", "--name", "great_container", "debian", "bash"],
         &[
@@ -281,7 +275,7 @@ fn interactive_terminal_detach_and_attach() {
 
 #[test]
 fn flags_env_workdir_user_hostname_volumes_readonly_entrypoint() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let host_dir = root.scratch().join("shared");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("from-host"), "hello from the host\n").unwrap();
@@ -364,7 +358,7 @@ fn flags_env_workdir_user_hostname_volumes_readonly_entrypoint() {
 
 #[test]
 fn memory_and_pids_limits_are_enforced() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let o = root.run(&[
         "run",
         "--name",
@@ -435,7 +429,7 @@ fn memory_and_pids_limits_are_enforced() {
 
 #[test]
 fn nsenter_enters_the_container_by_its_pid() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&["run", "-d", "--name", "target", "busybox", "sleep", "1000"]);
     let pid = state(&root, "target", "Pid");
     let id = root.ok(&["inspect", "-f", "{{.Id}}", "target"]);
@@ -448,7 +442,7 @@ fn nsenter_enters_the_container_by_its_pid() {
 
 #[test]
 fn a_killed_monitor_is_reconciled_by_the_next_command() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let id = root
         .ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"])
         .trim()
@@ -493,7 +487,7 @@ fn a_killed_monitor_is_reconciled_by_the_next_command() {
 
 #[test]
 fn concurrent_runs_on_one_root() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let children: Vec<_> = (0..6)
         .map(|i| {
             root.cmd(&[
@@ -521,7 +515,7 @@ fn concurrent_runs_on_one_root() {
 
 #[test]
 fn the_terminal_size_follows_the_clients() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let (shown, code) = root.run_in_pty_sized(
         &["run", "-it", "--rm", "busybox", "sh"],
         40,
@@ -559,7 +553,7 @@ fn the_terminal_size_follows_the_clients() {
 
 #[test]
 fn logs_follow_and_timestamps_and_ps_selections() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&[
         "run",
         "-d",
@@ -608,7 +602,7 @@ fn baleia_engine_time(s: &str) -> bool {
 
 #[test]
 fn privileged_keeps_every_capability_and_default_drops_some() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let caps = |extra: &[&str]| -> String {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(extra);
@@ -626,7 +620,7 @@ fn privileged_keeps_every_capability_and_default_drops_some() {
 
 #[test]
 fn a_docker_symlink_behaves_the_same() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let link = root.scratch().join("docker");
     std::os::unix::fs::symlink(baleia_bin(), &link).unwrap();
     let docker = |args: &[&str]| {
@@ -650,7 +644,7 @@ fn a_docker_symlink_behaves_the_same() {
 
 #[test]
 fn memory_swap_is_the_memory_plus_swap_limit() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&[
         "run",
         "-d",
@@ -677,4 +671,53 @@ fn memory_swap_is_the_memory_plus_swap_limit() {
             .trim(),
         "67108864"
     );
+}
+
+#[test]
+fn info_counts_containers_by_state() {
+    let root = Root::with_lab_images(&["busybox"]);
+    root.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "100"]);
+    root.ok(&["run", "--name", "done", "busybox", "true"]);
+    let info = root.ok(&["info"]);
+    assert!(
+        info.contains(" Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n"),
+        "{info}"
+    );
+    assert_eq!(
+        root.ok(&[
+            "info",
+            "-f",
+            "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}"
+        ])
+        .trim(),
+        "2 1 1"
+    );
+}
+
+#[test]
+fn stop_with_a_signal_sends_that_one_instead_of_term() {
+    let root = Root::with_lab_images(&["busybox"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 4' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.ok(&["logs", "usr1"]) != "ready\n" {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = Instant::now();
+    root.ok(&["stop", "-s", "USR1", "-t", "5", "usr1"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "USR1 stopped it, no timeout: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(state(&root, "usr1", "ExitCode"), "4");
 }

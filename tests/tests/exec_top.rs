@@ -10,51 +10,13 @@ use std::time::{Duration, Instant};
 
 use baleia_tests::*;
 
-/// A root with lab images loaded (`labs/images/build.sh` caches them after the first build).
-fn root_with(images: &[&str]) -> Root {
-    let root = Root::new();
-    let o = Command::new("bash")
-        .arg(workspace().join("labs/images/build.sh"))
-        .args(images)
-        .output()
-        .expect("run labs/images/build.sh");
-    assert!(o.status.success(), "build.sh: {}", text(&o.stderr));
-    for archive in text(&o.stdout).lines().filter(|l| !l.is_empty()) {
-        root.ok(&["load", "-q", "-i", archive]);
-    }
-    root
-}
-
-/// Containers started by a test, force-removed when it ends (also when it fails).
-struct Started<'a> {
-    root: &'a Root,
-    ids: Vec<String>,
-}
-
-impl<'a> Started<'a> {
-    fn new(root: &'a Root) -> Self {
-        Started {
-            root,
-            ids: Vec::new(),
-        }
-    }
-    /// `run -d ARGS…`; the container's full ID.
-    fn run_d(&mut self, args: &[&str]) -> String {
-        let mut all = vec!["run", "-d"];
-        all.extend_from_slice(args);
-        let id = self.root.ok(&all).trim().to_string();
-        assert_eq!(id.len(), 64, "run -d prints the ID: {id}");
-        self.ids.push(id.clone());
-        id
-    }
-}
-
-impl Drop for Started<'_> {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = self.root.run(&["rm", "-f", id]);
-        }
-    }
+/// `run -d ARGS…`; the container's full ID (the root removes it when the test ends).
+fn run_d(root: &Root, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let id = root.ok(&all).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the ID: {id}");
+    id
 }
 
 /// Run `args` with `input` on stdin.
@@ -150,9 +112,11 @@ fn assert_released(id: &str) {
 
 #[test]
 fn exec_runs_inside_the_running_container() {
-    let root = root_with(&["busybox"]);
-    let mut started = Started::new(&root);
-    let id = started.run_d(&["--name", "great_container", "busybox", "sleep", "1000"]);
+    let root = Root::with_lab_images(&["busybox"]);
+    let id = run_d(
+        &root,
+        &["--name", "great_container", "busybox", "sleep", "1000"],
+    );
 
     // Its host name, its PID 1.
     assert_eq!(
@@ -256,9 +220,8 @@ fn exec_runs_inside_the_running_container() {
 
 #[test]
 fn exec_and_top_need_a_running_container() {
-    let root = root_with(&["busybox"]);
-    let mut started = Started::new(&root);
-    let id = started.run_d(&["--name", "done", "busybox", "true"]);
+    let root = Root::with_lab_images(&["busybox"]);
+    let id = run_d(&root, &["--name", "done", "busybox", "true"]);
     root.ok(&["wait", "done"]);
     let want = format!("Error: container {id} is not running\n");
     let o = root.run(&["exec", "done", "true"]);
@@ -280,9 +243,8 @@ fn exec_and_top_need_a_running_container() {
 
 #[test]
 fn exec_it_bash_gets_a_terminal_and_exit_leaves_the_container_running() {
-    let root = root_with(&["debian"]);
-    let mut started = Started::new(&root);
-    let id = started.run_d(&["--name", "deb", "debian", "sleep", "1000"]);
+    let root = Root::with_lab_images(&["debian"]);
+    let id = run_d(&root, &["--name", "deb", "debian", "sleep", "1000"]);
 
     // `docker exec -it CONTAINER /bin/bash`, then `exit`.
     let (shown, code) = run_on_terminal(
@@ -316,9 +278,8 @@ fn exec_it_bash_gets_a_terminal_and_exit_leaves_the_container_running() {
 
 #[test]
 fn top_lists_the_containers_processes_like_ps_ef() {
-    let root = root_with(&["busybox"]);
-    let mut started = Started::new(&root);
-    started.run_d(&["--name", "topped", "busybox", "sleep", "1000"]);
+    let root = Root::with_lab_images(&["busybox"]);
+    run_d(&root, &["--name", "topped", "busybox", "sleep", "1000"]);
     let pid1 = root
         .ok(&["inspect", "-f", "{{.State.Pid}}", "topped"])
         .trim()

@@ -6,20 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use baleia_tests::{static_init, text, workspace, Root};
-
-/// A fresh root with busybox loaded from the cached archive of `labs/images/build.sh`.
-fn busybox_root() -> Root {
-    let o = Command::new("bash")
-        .arg(workspace().join("labs/images/build.sh"))
-        .arg("busybox")
-        .output()
-        .expect("labs/images/build.sh");
-    assert!(o.status.success(), "build.sh: {}", text(&o.stderr));
-    let root = Root::new();
-    root.ok(&["load", "-q", "-i", text(&o.stdout).trim()]);
-    root
-}
+use baleia_tests::{static_init, text, Root};
 
 /// The static init, or a failure saying how to build it.
 fn require_static_init() {
@@ -41,7 +28,7 @@ fn require_static_init() {
 #[test]
 fn init_is_pid_1_and_the_command_its_child() {
     require_static_init();
-    let root = busybox_root();
+    let root = Root::with_lab_images(&["busybox"]);
     let out = root.ok(&[
         "run",
         "--rm",
@@ -93,7 +80,7 @@ fn stop_timed(root: &Root, init: bool) -> (i32, Duration) {
 #[test]
 fn init_forwards_stop_signal_a_shell_pid_1_ignores() {
     require_static_init();
-    let root = busybox_root();
+    let root = Root::with_lab_images(&["busybox"]);
     let (code, took) = stop_timed(&root, true);
     assert_eq!(code, 143, "sh got SIGTERM from the init");
     assert!(took < Duration::from_secs(2), "stop took {took:?}");

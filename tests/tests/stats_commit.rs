@@ -4,26 +4,7 @@
 
 use std::process::Command;
 
-use baleia_tests::{text, workspace, Root};
-
-/// A fresh root with lab images loaded from the cached archives of `labs/images/build.sh`.
-fn root_with(images: &[&str]) -> Root {
-    let root = Root::new();
-    load_into(&root, images);
-    root
-}
-
-fn load_into(root: &Root, images: &[&str]) {
-    let o = Command::new("bash")
-        .arg(workspace().join("labs/images/build.sh"))
-        .args(images)
-        .output()
-        .expect("labs/images/build.sh");
-    assert!(o.status.success(), "build.sh: {}", text(&o.stderr));
-    for archive in text(&o.stdout).lines() {
-        root.ok(&["load", "-q", "-i", archive]);
-    }
-}
+use baleia_tests::{text, Root};
 
 /// The row of `table` whose NAME column is `name`, split on runs of 2+ spaces.
 fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
@@ -39,7 +20,7 @@ fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
 
 #[test]
 fn stats_no_stream_shows_each_container_with_docker_columns() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&[
         "run",
         "-d",
@@ -134,7 +115,7 @@ fn stats_no_stream_shows_each_container_with_docker_columns() {
 
 #[test]
 fn stats_streams_until_the_named_containers_stop() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&["run", "-d", "--name", "short", "busybox", "sleep", "2"]);
     let start = std::time::Instant::now();
     let out = root.ok(&["stats", "--format", "{{.Name}} {{.PIDs}}", "short"]);
@@ -151,7 +132,7 @@ fn stats_streams_until_the_named_containers_stop() {
 
 #[test]
 fn commit_round_trip_of_the_notes() {
-    let root = root_with(&["debian"]);
+    let root = Root::with_lab_images(&["debian"]);
     root.ok(&[
         "run",
         "--name",
@@ -229,7 +210,7 @@ fn commit_round_trip_of_the_notes() {
 
 #[test]
 fn commit_records_message_author_changes_and_deletions() {
-    let root = root_with(&["debian"]);
+    let root = Root::with_lab_images(&["debian"]);
     root.ok(&["run", "--name", "del", "debian", "rm", "/etc/motd"]);
     root.ok(&[
         "commit",
@@ -262,7 +243,7 @@ fn commit_records_message_author_changes_and_deletions() {
 
 #[test]
 fn commit_a_running_container_leaves_it_running() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     root.ok(&[
         "run",
         "-d",
@@ -294,7 +275,7 @@ fn commit_a_running_container_leaves_it_running() {
 
 #[test]
 fn rmi_refuses_an_image_a_container_uses() {
-    let root = root_with(&["busybox"]);
+    let root = Root::with_lab_images(&["busybox"]);
     let image = root.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
     let short = &image.trim()["sha256:".len()..][..12];
     let running = root.ok(&["run", "-d", "busybox", "sleep", "1000"]);

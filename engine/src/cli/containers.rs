@@ -328,13 +328,7 @@ pub struct StopArgs {
 /// `stop`.
 pub fn stop(e: &Engine, a: &StopArgs) -> Result<()> {
     each(&a.names, |n| {
-        if let Some(sig) = &a.signal {
-            let c = e.resolve_container(n)?;
-            if c.state.running {
-                e.kill_container(n, sig)?;
-            }
-        }
-        e.stop_container(n, a.time)?;
+        e.stop_container(n, a.time, a.signal.as_deref())?;
         println!("{n}");
         Ok(())
     })
@@ -343,7 +337,7 @@ pub fn stop(e: &Engine, a: &StopArgs) -> Result<()> {
 /// `restart`.
 pub fn restart(e: &Engine, a: &StopArgs) -> Result<()> {
     each(&a.names, |n| {
-        e.stop_container(n, a.time)?;
+        e.stop_container(n, a.time, a.signal.as_deref())?;
         start_or_report(e, n, None)?;
         println!("{n}");
         Ok(())

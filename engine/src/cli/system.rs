@@ -53,6 +53,13 @@ fn os_arch() -> String {
 pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     let facts = serde_json::to_value(sysinfo::SystemInfo::collect(e.paths.root()))?;
     let images = e.images.ids()?.len();
+    let containers = e.containers()?;
+    let running = containers
+        .iter()
+        .filter(|c| c.state.running && !c.state.paused)
+        .count();
+    let paused = containers.iter().filter(|c| c.state.paused).count();
+    let stopped = containers.len() - running - paused;
     let root = e.paths.root().display().to_string();
     let get = |k: &str| facts.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str| match facts.get(k) {
@@ -62,7 +69,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     };
     let mut v = json!({
         "ID": engine_id(e)?,
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Root Dir", format!("{root}/overlay2")], ["Backing Filesystem", text("BackingFilesystem")], ["Supports d_type", "true"]],
@@ -85,7 +92,10 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     out += "Server:\n";
-    out += " Containers: 0\n  Running: 0\n  Paused: 0\n  Stopped: 0\n";
+    out += &format!(
+        " Containers: {}\n  Running: {running}\n  Paused: {paused}\n  Stopped: {stopped}\n",
+        containers.len()
+    );
     out += &format!(" Images: {images}\n");
     out += &format!(
         " Server Version: {} (baleia, daemonless)\n",

@@ -121,15 +121,19 @@ impl Engine {
     }
 
     /// Stop: the stop signal (SIGTERM unless the image says otherwise), then SIGKILL after `timeout`.
-    pub fn stop_container(&self, name: &str, timeout: Option<u64>) -> Result<Container> {
+    /// `signal` (`stop -s`) replaces the image's stop signal.
+    pub fn stop_container(
+        &self,
+        name: &str,
+        timeout: Option<u64>,
+        signal: Option<&str>,
+    ) -> Result<Container> {
         let c = self.resolve_container(name)?;
         if !c.state.running {
             return Ok(c);
         }
-        let sig = c
-            .config
-            .stop_signal
-            .as_deref()
+        let sig = signal
+            .or(c.config.stop_signal.as_deref())
             .map(parse_signal)
             .transpose()?
             .unwrap_or(Signal::SIGTERM);
