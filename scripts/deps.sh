@@ -10,7 +10,7 @@ packages=(
   debootstrap busybox-static jq tar gzip zstd binutils file
   # the tests: skopeo reads our archives, setpriv runs a command as a non-root user, a qemu guest
   # with a pure cgroup v2 hierarchy runs the cgroup v2 checks (this host is hybrid v1)
-  skopeo util-linux qemu-system-x86 cpio
+  skopeo util-linux qemu-system-x86 cpio xz-utils
   # kernel plumbing the engine and labs show
   iproute2 iptables procps
 )
@@ -23,6 +23,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The cgroup v2 guest fetches Debian's kernel package by name: that needs package lists.
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+  apt-get update -qq
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
