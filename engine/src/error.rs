@@ -62,6 +62,15 @@ pub enum Error {
     /// The engine needs root and the caller is not.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// No network matches the given name or ID.
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    /// A netlink request (links, addresses, routes) failed.
+    #[error(transparent)]
+    Netlink(#[from] crate::network::netlink::NetlinkError),
+    /// An iptables change failed.
+    #[error(transparent)]
+    Firewall(#[from] crate::network::firewall::FirewallError),
     /// A Dockerfile instruction given to `import --change` that cannot be applied.
     #[error("invalid --change: {0}")]
     InvalidChange(String),

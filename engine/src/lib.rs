@@ -1,5 +1,5 @@
-//! baleia-engine: a small container engine. Image store, image archives, and (later) containers
-//! and networks. No terminal code here: the `baleia` CLI, the daemon and the lab runner are faces on it.
+//! baleia-engine: a small container engine. Image store, image archives, containers and networks.
+//! No terminal code here: the `baleia` CLI, the daemon and the lab runner are faces on it.
 
 pub mod archive;
 pub mod cgroups;
@@ -12,6 +12,7 @@ pub mod image;
 pub mod layer;
 pub mod lock;
 pub mod names;
+pub mod network;
 pub mod paths;
 pub mod reference;
 pub mod sysinfo;

@@ -1,0 +1,1 @@
+//! The embedded DNS responder of user-defined networks (being written).

@@ -1,0 +1,7 @@
+//! Networks: bridges, veth pairs and addresses through netlink (`netlink`), the iptables rules that
+//! isolate networks and publish ports (`firewall`), and the embedded DNS responder of user-defined
+//! networks (`dns`).
+
+pub mod dns;
+pub mod firewall;
+pub mod netlink;
