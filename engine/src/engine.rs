@@ -6,6 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::config::Config;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::image::{Image, ImageStore};
@@ -23,6 +24,8 @@ pub struct Engine {
     pub layers: LayerStore,
     /// Image configs and tags.
     pub images: ImageStore,
+    /// Settings from `daemon.json`.
+    pub config: Config,
 }
 
 impl Engine {
@@ -42,7 +45,9 @@ impl Engine {
         if !root_existed {
             fs::set_permissions(root, fs::Permissions::from_mode(0o710)).at(root)?;
         }
+        let config = Config::load()?;
         Ok(Engine {
+            config,
             layers: LayerStore::new(paths.clone()),
             images: ImageStore::new(paths.clone()),
             paths,

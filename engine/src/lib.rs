@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod cgroups;
+pub mod config;
 pub mod container;
 pub mod digest;
 pub mod engine;

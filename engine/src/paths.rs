@@ -86,12 +86,27 @@ impl Paths {
     /// Runtime files (attach sockets) of this root: `/run/baleia/<12 hex of the root's path>`, short
     /// enough for unix socket paths and distinct for every root.
     pub fn runtime(&self) -> PathBuf {
-        let key = Digest::of(self.root.as_os_str().as_encoded_bytes()).short();
-        PathBuf::from("/run/baleia").join(key)
+        PathBuf::from("/run/baleia").join(self.root_key())
     }
     /// The unix socket a container's monitor serves attach, wait and resize on.
     pub fn attach_socket(&self, id: &str) -> PathBuf {
         self.runtime().join(format!("{}.sock", &id[..12]))
+    }
+    /// Network records (`<id>.json`, Docker's inspect shape) and their lock.
+    pub fn networks_dir(&self) -> PathBuf {
+        self.root.join("network")
+    }
+    /// One network's record.
+    pub fn network(&self, id: &str) -> PathBuf {
+        self.networks_dir().join(format!("{id}.json"))
+    }
+    /// What a running container's monitor set up on the host (veths, published ports), to undo it.
+    pub fn network_undo(&self, id: &str) -> PathBuf {
+        self.runtime().join(format!("{}.net.json", &id[..12]))
+    }
+    /// A short key naming this root on the host (bridge aliases, runtime folder).
+    pub fn root_key(&self) -> String {
+        Digest::of(self.root.as_os_str().as_encoded_bytes()).short()
     }
     /// The engine's persistent ID (shown by `info`).
     pub fn engine_id(&self) -> PathBuf {

@@ -65,9 +65,27 @@ pub struct CreateFlags {
     /// Tune container pids limit (set -1 for unlimited).
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
-    /// Connect a container to a network (none, host).
-    #[arg(long, visible_alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, host, none, or a user-defined network).
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", visible_alias = "net-alias", value_name = "LIST")]
+    pub network_alias: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short, long, value_name = "LIST")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long, value_name = "LIST")]
+    pub expose: Vec<String>,
+    /// Add link to another container.
+    #[arg(long, value_name = "LIST")]
+    pub link: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long, value_name = "LIST")]
+    pub dns: Vec<String>,
     /// Bind mount a volume.
     #[arg(short, long = "volume", value_name = "LIST")]
     pub volume: Vec<String>,
@@ -94,11 +112,10 @@ pub struct CreateFlags {
 
 impl CreateFlags {
     fn options(&self, attach: bool) -> Result<CreateOptions> {
-        if !matches!(self.network.as_str(), "none" | "host") {
-            bail!(
-                "network {} not found (only `none` and `host` exist until bridges arrive)",
-                self.network
-            );
+        let mut port_bindings = Default::default();
+        for p in &self.publish {
+            baleia_engine::network::ports::parse_publish(p, &mut port_bindings)
+                .map_err(anyhow::Error::msg)?;
         }
         let env = environment(&self.env, &self.env_file)?;
         let ram = |s: &Option<String>| -> Result<i64> {
@@ -113,6 +130,10 @@ impl CreateFlags {
         let host = HostConfig {
             binds: self.volume.clone(),
             network_mode: self.network.clone(),
+            port_bindings,
+            publish_all_ports: self.publish_all,
+            links: self.link.clone(),
+            dns: self.dns.clone(),
             auto_remove: self.rm,
             privileged: self.privileged,
             readonly_rootfs: self.read_only,
@@ -136,6 +157,8 @@ impl CreateFlags {
             interactive: self.interactive,
             attach,
             host,
+            network_aliases: self.network_alias.clone(),
+            expose: self.expose.clone(),
         })
     }
 }
@@ -581,14 +604,14 @@ fn ps_row(e: &Engine, c: &Container, now: DateTime<Utc>, no_trunc: bool, size: b
         "Command": format!("\"{command}\""),
         "CreatedAt": created.map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
         "RunningFor": created_since(created, now),
-        "Ports": "",
+        "Ports": baleia_engine::network::ports::ps_column(&c.network_settings.ports),
         "State": c.state.status,
         "Status": status(c, now),
         "Size": if size { human_size(baleia_engine::container::lifecycle::du(&e.paths.overlay_layer(&c.id).join("diff"))) } else { String::new() },
         "Names": c.bare_name(),
         "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
         "Mounts": "",
-        "Networks": e.host_config(&c.id).map(|h| h.network_mode).unwrap_or_default(),
+        "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
     })
 }
 
@@ -669,17 +692,8 @@ pub struct PruneArgs {
 
 /// `container prune`.
 pub fn prune(e: &Engine, a: &PruneArgs) -> Result<()> {
-    if !a.force {
-        use std::io::IsTerminal;
-        if std::io::stdin().is_terminal() {
-            print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-            std::io::stdout().flush()?;
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if !answer.trim().eq_ignore_ascii_case("y") {
-                return Ok(());
-            }
-        }
+    if !a.force && !super::output::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(());
     }
     let (ids, bytes) = e.prune_containers()?;
     if !ids.is_empty() {

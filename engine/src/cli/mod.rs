@@ -5,6 +5,7 @@ mod commit;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod output;
 mod stats;
 mod system;
@@ -98,6 +99,11 @@ pub enum Command {
     Info(system::InfoArgs),
     /// Show the baleia version information.
     Version(system::VersionArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
+    /// List port mappings or a specific mapping for the container.
+    Port(networks::PortArgs),
     /// Manage baleia.
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -158,7 +164,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => images::inspect(&engine()?, &a),
         Command::Info(a) => system::info(&engine()?, &a),
         Command::Version(a) => system::version(&cli.root, &a),
+        Command::Network(c) => networks::network(&engine()?, c),
+        Command::Port(a) => networks::port(&engine()?, &a),
         Command::System(system::SystemCommand::Info(a)) => system::info(&engine()?, &a),
+        Command::System(system::SystemCommand::Teardown) => Ok(engine()?.teardown()?),
     }
 }
 

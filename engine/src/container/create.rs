@@ -5,7 +5,7 @@ use std::fs;
 
 use chrono::Utc;
 
-use super::model::{Config, Container, HostConfig, State};
+use super::model::{Config, Container, EndpointSettings, HostConfig, NetworkSettings, State};
 use super::rootfs;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
@@ -40,6 +40,10 @@ pub struct CreateOptions {
     pub attach: bool,
     /// How it runs on the host.
     pub host: HostConfig,
+    /// `--network-alias`.
+    pub network_aliases: Vec<String>,
+    /// `--expose`.
+    pub expose: Vec<String>,
 }
 
 /// Default PATH when the image sets none.
@@ -133,9 +137,8 @@ impl Engine {
         };
         let dir = self.paths.container(&id);
         let mut host = opts.host.clone();
-        if host.network_mode.is_empty() {
-            host.network_mode = "none".into();
-        }
+        let mut config = config;
+        let network_settings = self.plan_networks(&mut host, &mut config, opts)?;
 
         let _lock = self.lock(Mode::Exclusive)?;
         let name = match &opts.name {
@@ -158,6 +161,11 @@ impl Engine {
                 names::random_name(|n| taken.iter().any(|t| t == n))
             }
         };
+        for l in host.links.iter_mut() {
+            if let Some((target, alias)) = l.split_once(':') {
+                *l = format!("{target}:/{name}/{alias}");
+            }
+        }
         fs::create_dir_all(&dir).at(&dir)?;
         let c = Container {
             id: id.clone(),
@@ -174,11 +182,16 @@ impl Engine {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            network_settings,
         };
         let made = (|| -> Result<()> {
             fs::write(&c.hostname_path, format!("{}\n", c.config.hostname)).at(&c.hostname_path)?;
             fs::write(&c.hosts_path, hosts_file(&host.network_mode)).at(&c.hosts_path)?;
-            fs::write(&c.resolv_conf_path, resolv_conf()).at(&c.resolv_conf_path)?;
+            fs::write(
+                &c.resolv_conf_path,
+                super::network::initial_resolv_conf(self, &host),
+            )
+            .at(&c.resolv_conf_path)?;
             fs::write(&c.log_path, b"").at(&c.log_path)?;
             rootfs::prepare(&self.paths, &id, &self.image_layers(&image)?)?;
             self.save_host_config(&id, &host)?;
@@ -192,23 +205,79 @@ impl Engine {
     }
 }
 
-/// `/etc/hosts` of a container: the host's with `--network host`, else the loopback names (the
-/// container's own address and name are added when it joins a network).
+/// `/etc/hosts` of a container: the host's with `--network host`, else the loopback names (its
+/// address and name are added when it starts on a network).
 fn hosts_file(network_mode: &str) -> String {
-    const LOOPBACK: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
     if network_mode == "host" {
         if let Ok(h) = fs::read_to_string("/etc/hosts") {
             return h;
         }
     }
-    LOOPBACK.to_string()
+    super::network::LOOPBACK_HOSTS.to_string()
 }
 
-/// The host's resolver configuration without loopback name servers (unreachable from a container).
-fn resolv_conf() -> String {
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    host.lines()
-        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-        .map(|l| format!("{l}\n"))
-        .collect()
+impl Engine {
+    /// Check `--network`, `--network-alias`, `-p`, `--expose` and `--link` against what exists, and
+    /// plan the container's networks (addresses come at start).
+    fn plan_networks(
+        &self,
+        host: &mut HostConfig,
+        config: &mut Config,
+        opts: &CreateOptions,
+    ) -> Result<NetworkSettings> {
+        if host.network_mode.is_empty() || host.network_mode == "default" {
+            host.network_mode = "bridge".into();
+        }
+        let network = self.network(&host.network_mode)?;
+        host.network_mode = network.name.clone();
+        let bridged = network.driver == "bridge";
+        if !opts.network_aliases.is_empty() && (!bridged || network.is_default_bridge()) {
+            return Err(Error::Runtime(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        if !bridged {
+            host.port_bindings.clear();
+            host.publish_all_ports = false;
+            if !host.links.is_empty() {
+                return Err(Error::Runtime(format!(
+                    "conflicting options: {} networking can't be used with links. This would result in undefined behavior",
+                    network.name
+                )));
+            }
+        }
+        let mut links = Vec::new();
+        for l in &host.links {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let other = self.resolve_container(target).map_err(|_| {
+                Error::Runtime(format!("could not get container for {target}"))
+            })?;
+            // Completed with the container's own name once it has one.
+            links.push(format!("{}:{alias}", other.name));
+        }
+        host.links = links;
+        let mut exposed = config.exposed_ports.take().unwrap_or_default();
+        let mut extra: Vec<String> = host.port_bindings.keys().cloned().collect();
+        for e in &opts.expose {
+            let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            let (lo, hi) = crate::network::ports::range(ports)
+                .ok_or_else(|| Error::Runtime(format!("invalid range format for --expose: {e}")))?;
+            extra.extend((lo..=hi).map(|p| format!("{p}/{proto}")));
+        }
+        for k in extra {
+            exposed.entry(k).or_insert_with(|| serde_json::json!({}));
+        }
+        config.exposed_ports = (!exposed.is_empty()).then_some(exposed);
+        let mut settings = NetworkSettings::default();
+        settings.networks.insert(
+            network.name.clone(),
+            EndpointSettings {
+                network_id: network.id.clone(),
+                aliases: (!opts.network_aliases.is_empty()).then(|| opts.network_aliases.clone()),
+                ..Default::default()
+            },
+        );
+        Ok(settings)
+    }
 }

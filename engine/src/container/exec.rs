@@ -501,6 +501,7 @@ mod tests {
             hostname_path: String::new(),
             hosts_path: String::new(),
             resolv_conf_path: String::new(),
+            network_settings: Default::default(),
         };
         let opts = ExecOptions {
             env: vec!["A=3".into()],

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod model;
 pub mod monitor;
+pub mod network;
 pub mod protocol;
 pub mod resources;
 pub mod rootfs;

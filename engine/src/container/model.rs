@@ -111,8 +111,20 @@ pub struct Config {
 pub struct HostConfig {
     /// `-v HOST:CONTAINER[:ro]`.
     pub binds: Vec<String>,
-    /// `--network`: `none`, `host` (bridges come with networks).
+    /// `--network`: `bridge` (the default), `host`, `none`, or a user-defined network's name.
     pub network_mode: String,
+    /// `-p`: container port (`80/tcp`) → where it is published on the host.
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: publish every exposed port on a free host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--link NAME[:ALIAS]`, as Docker keeps them: `/conteiner1:/conteiner2/conteiner1`.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// `--dns`: name servers for this container.
+    #[serde(default, rename = "Dns")]
+    pub dns: Vec<String>,
     /// `--rm`.
     pub auto_remove: bool,
     /// `--privileged`.
@@ -133,6 +145,75 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     /// `--pids-limit` (None or ≤ 0 = unlimited).
     pub pids_limit: Option<i64>,
+}
+
+/// One host address a container port is published on (`{"HostIp": "0.0.0.0", "HostPort": "8080"}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    /// Host address (empty: every address).
+    pub host_ip: String,
+    /// Host port (empty: a free one, chosen at start).
+    pub host_port: String,
+}
+
+/// Where a container is on its networks (`.NetworkSettings`), with Docker's field names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkSettings {
+    /// Unused (Docker's legacy bridge name field).
+    pub bridge: String,
+    /// The network namespace's ID while running.
+    #[serde(rename = "SandboxID")]
+    pub sandbox_id: String,
+    /// A path to the network namespace while running (`nsenter --net=…`).
+    pub sandbox_key: String,
+    /// Published ports while running: `80/tcp` → host bindings (null: exposed only).
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// The default bridge's endpoint (Docker's legacy top-level fields).
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// Default bridge gateway.
+    pub gateway: String,
+    /// Default bridge address.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// Default bridge prefix length.
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Default bridge MAC address.
+    pub mac_address: String,
+    /// Every network it is on, by name.
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// A container's place on one network (`.NetworkSettings.Networks.NAME`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    /// `--link`s on this network.
+    pub links: Option<Vec<String>>,
+    /// `--network-alias` names.
+    pub aliases: Option<Vec<String>>,
+    /// MAC address while running.
+    pub mac_address: String,
+    /// The network's ID.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// The endpoint's ID while running.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// Gateway while running.
+    pub gateway: String,
+    /// Address while running.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// Prefix length while running.
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Names it resolves as on a user-defined network.
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Option<Vec<String>>,
 }
 
 /// The record kept in `containers/<id>/config.v2.json`.
@@ -168,6 +249,9 @@ pub struct Container {
     pub hosts_path: String,
     /// `/etc/resolv.conf` source.
     pub resolv_conf_path: String,
+    /// Its networks and published ports.
+    #[serde(default)]
+    pub network_settings: NetworkSettings,
 }
 
 impl Container {

@@ -66,6 +66,8 @@ struct Running {
     tty: bool,
     log: File,
     partial: [Vec<u8>; 2],
+    /// Host ports held for the container.
+    _wired: super::network::Wired,
 }
 
 type StartError = (i32, String);
@@ -110,6 +112,7 @@ fn start(
     let cgroup = resources::create_cgroup(&c.id, host).map_err(e125)?;
     let user = user::resolve(&rootfs, &c.config.user).map_err(|m| (125, m))?;
 
+    let links = super::network::resolve_links(engine, c, host).map_err(e125)?;
     let (stdio, outputs, stdin, child_ends) =
         open_stdio(&c.config).map_err(|e| (125, format!("stdio: {e}")))?;
     let dir = engine.paths.container(&c.id);
@@ -119,7 +122,13 @@ fn start(
         argv: std::iter::once(c.path.clone())
             .chain(c.args.iter().cloned())
             .collect(),
-        env: c.config.env.clone(),
+        env: c
+            .config
+            .env
+            .iter()
+            .chain(&links.env)
+            .cloned()
+            .collect(),
         cwd: PathBuf::from(if c.config.working_dir.is_empty() {
             "/"
         } else {
@@ -162,6 +171,14 @@ fn start(
         let _ = waitpid(pid, None);
         return Err((125, format!("joining the cgroup: {e}")));
     }
+    let wired = match super::network::connect(engine, c, host, pid.as_raw(), &links) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err((125, e.to_string()));
+        }
+    };
     let _ = nix::unistd::write(&sync_w, b"g");
     drop(sync_w);
     let (mut outputs, mut stdin) = (outputs, stdin);
@@ -209,6 +226,7 @@ fn start(
         tty: c.config.tty,
         log,
         partial: [Vec::new(), Vec::new()],
+        _wired: wired,
     };
     for cl in &first {
         if let Some((rows, cols)) = cl.hello.size {
@@ -383,6 +401,11 @@ impl Running {
             }
         };
         self.flush_partial();
+        // Others may have changed the record meanwhile (`rename`, `network connect`).
+        if let Ok(Some(now)) = engine.load_container(&c.id) {
+            c = now;
+        }
+        c.network_settings.clear_runtime();
         c.state.oom_killed = resources::open_cgroup(&c.id)
             .and_then(|cg| cg.oom_killed().ok())
             .unwrap_or(false);

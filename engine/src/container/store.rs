@@ -111,6 +111,7 @@ impl Engine {
         }
         // PID 1 has the monitor's death as its own (PR_SET_PDEATHSIG): the kernel killed it already.
         self.release_runtime(&c.id)?;
+        c.network_settings.clear_runtime();
         c.state.running = false;
         c.state.status = "exited".into();
         c.state.pid = 0;
@@ -122,14 +123,16 @@ impl Engine {
         Ok(c)
     }
 
-    /// Undo what a running container holds on the host: the overlay mount, the cgroup, the socket.
+    /// Undo what a running container holds on the host: its networking, the overlay mount, the
+    /// cgroup, the socket.
     pub fn release_runtime(&self, id: &str) -> Result<()> {
+        let network = super::network::release(self, id);
         super::rootfs::unmount(&self.paths.overlay_layer(id).join("merged"))?;
         super::resources::remove_cgroup(id);
         let _ = fs::remove_file(self.paths.attach_socket(id));
         // The root's runtime folder goes with its last socket (a non-empty one stays).
         let _ = fs::remove_dir(self.paths.runtime());
-        Ok(())
+        network
     }
 
     /// Remove a container's folder and its layer (caller made sure it is not running).

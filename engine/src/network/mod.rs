@@ -5,3 +5,14 @@
 pub mod dns;
 pub mod firewall;
 pub mod netlink;
+pub mod ipam;
+pub mod model;
+pub mod ports;
+pub mod store;
+
+pub use model::Network;
+pub mod bridge;
+pub mod create;
+pub mod remove;
+pub mod endpoint;
+pub mod connect;
