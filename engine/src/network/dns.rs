@@ -1,1 +1,0 @@
-//! The embedded DNS responder of user-defined networks (being written).
