@@ -57,7 +57,7 @@ impl Drop for Root {
             null || std::thread::panicking(),
             "/dev/null on the host is no longer a character device"
         );
-        if !self.path().join("containers").exists() {
+        if !self.path().join("containers").exists() && !self.path().join("network").exists() {
             return;
         }
         if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
@@ -65,6 +65,8 @@ impl Drop for Root {
                 let _ = self.cmd(&["rm", "-f", id]).output();
             }
         }
+        // Bridges and iptables rules of this root.
+        let _ = self.cmd(&["system", "teardown"]).output();
     }
 }
 
@@ -77,12 +79,27 @@ impl Default for Root {
 impl Root {
     /// A fresh root under the system temp folder, named so leftovers are recognisable.
     pub fn new() -> Root {
-        Root {
-            dir: tempfile::Builder::new()
-                .prefix("baleia-test-")
-                .tempdir()
-                .expect("tempdir"),
-        }
+        let dir = tempfile::Builder::new()
+            .prefix("baleia-test-")
+            .tempdir()
+            .expect("tempdir");
+        let root = Root { dir };
+        // Its own default bridge, so parallel tests (and a user's baleia0) never share one; name
+        // servers on the container's own loopback, so no lookup ever leaves the host; and the
+        // host's global forwarding left as it is.
+        let cfg = json!({"bridge": root.bridge(), "dns": ["127.0.0.1"], "ip-forward": false});
+        std::fs::write(root.config_file(), cfg.to_string()).expect("daemon.json");
+        root
+    }
+    /// The `daemon.json` this root's commands read.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("daemon.json")
+    }
+    /// This root's default bridge: `baleia` and five digits from the root's unique folder name.
+    pub fn bridge(&self) -> String {
+        let h = Sha256::digest(self.dir.path().as_os_str().as_encoded_bytes());
+        let n = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % 90000 + 10000;
+        format!("baleia{n}")
     }
     /// The root's path (what `--root` gets).
     pub fn path(&self) -> PathBuf {
@@ -98,6 +115,7 @@ impl Root {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(baleia_bin());
         c.env("BALEIA_ROOT", self.path())
+            .env("BALEIA_CONFIG", self.config_file())
             .args(args)
             .stdin(Stdio::null());
         if let (None, Some(init)) = (std::env::var_os("BALEIA_INIT"), static_init()) {

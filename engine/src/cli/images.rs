@@ -144,7 +144,7 @@ pub fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
     if let Some(k) = a
         .kind
         .as_deref()
-        .filter(|k| !matches!(*k, "image" | "container"))
+        .filter(|k| !matches!(*k, "image" | "container" | "network"))
     {
         bail!("\"{k}\" is not a valid value for --type");
     }
@@ -153,15 +153,25 @@ pub fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
     for n in &a.names {
         let v = match a.kind.as_deref() {
             Some("image") => e.inspect_image(n),
+            Some("network") => e.network(n).map(|net| e.inspect_network(&net)),
             Some(_) => e.resolve_container(n).and_then(|c| e.inspect_container(&c)),
             None => match e.resolve_container(n) {
                 Ok(c) => e.inspect_container(&c),
-                Err(_) => e.inspect_image(n).map_err(|err| match err {
-                    baleia_engine::Error::NoSuchImage(_) => {
-                        baleia_engine::Error::Runtime(format!("No such object: {n}"))
-                    }
-                    other => other,
-                }),
+                Err(_) => e
+                    .inspect_image(n)
+                    .or_else(|err| match err {
+                        baleia_engine::Error::NoSuchImage(_) => e
+                            .network(n)
+                            .map(|net| e.inspect_network(&net))
+                            .map_err(|_| err),
+                        other => Err(other),
+                    })
+                    .map_err(|err| match err {
+                        baleia_engine::Error::NoSuchImage(_) => {
+                            baleia_engine::Error::Runtime(format!("No such object: {n}"))
+                        }
+                        other => other,
+                    }),
             },
         };
         match v {

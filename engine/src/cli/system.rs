@@ -18,6 +18,9 @@ pub const API_VERSION: &str = "1.47";
 pub enum SystemCommand {
     /// Display system-wide information.
     Info(InfoArgs),
+    /// Give the host back: stop every container, remove this root's bridges and iptables rules
+    /// (images, containers and networks are kept and set up again when next used).
+    Teardown,
 }
 
 /// Flags of `info`.
@@ -74,6 +77,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         "Driver": "overlay2",
         "DriverStatus": [["Root Dir", format!("{root}/overlay2")], ["Backing Filesystem", text("BackingFilesystem")], ["Supports d_type", "true"]],
         "DockerRootDir": root,
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
         "ServerVersion": env!("CARGO_PKG_VERSION"),
     });
     if let (Value::Object(m), Value::Object(f)) = (&mut v, &facts) {
@@ -102,10 +106,16 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     out += &format!(" Storage Driver: overlay2\n  Root Dir: {root}/overlay2\n  Backing Filesystem: {}\n  Supports d_type: true\n", text("BackingFilesystem"));
+    out += " Logging Driver: json-file\n";
     out += &format!(
         " Cgroup Driver: {}\n Cgroup Version: {}\n",
         text("CgroupDriver"),
         text("CgroupVersion")
+    );
+    out += " Plugins:\n  Volume: local\n  Network: bridge host null\n  Log: json-file\n";
+    out += &format!(
+        " Default Bridge: {}\n",
+        e.config.bridge
     );
     out += &format!(
         " Kernel Version: {}\n Operating System: {}\n OSType: linux\n",

@@ -59,10 +59,7 @@ impl Engine {
             },
             "Mounts": mounts,
             "Config": c.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
-                "Ports": {}, "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Networks": {},
-            },
+            "NetworkSettings": c.network_settings,
         }))
     }
 }
