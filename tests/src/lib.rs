@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: run the real `baleia` binary against a private state root,
 //! and build image archives (good and hostile) byte by byte.
 
+pub mod client;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

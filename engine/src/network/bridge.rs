@@ -165,8 +165,9 @@ impl Engine {
         for (name, _) in stale {
             nl.delete_link(&name)?;
             if ruled.contains(&name) {
-                // The subnet is gone with the record: remove the rules by bridge name.
-                fw.remove_network(&name, (Ipv4Addr::UNSPECIFIED, 0))?;
+                // The subnet went with the record: the rules go by bridge name (its containers' port
+                // rules went when they stopped).
+                fw.remove_network(&name, (Ipv4Addr::UNSPECIFIED, 32))?;
             }
         }
         Ok(())
