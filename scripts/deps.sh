@@ -11,8 +11,8 @@ packages=(
   # the tests: skopeo reads our archives, setpriv runs a command as a non-root user, a qemu guest
   # with a pure cgroup v2 hierarchy runs the cgroup v2 checks (this host is hybrid v1)
   skopeo util-linux qemu-system-x86 cpio xz-utils
-  # kernel plumbing the engine and labs show
-  iproute2 iptables procps
+  # kernel plumbing the engine and labs show; curl plays the notes' outside client
+  iproute2 iptables procps curl bridge-utils tcpdump
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -52,12 +52,28 @@ impl ClientNs {
         };
         must(&["netns", "add", &c.name]);
         let peer = format!("blp{tag}");
-        must(&["link", "add", &c.host_if, "type", "veth", "peer", "name", &peer]);
+        must(&[
+            "link", "add", &c.host_if, "type", "veth", "peer", "name", &peer,
+        ]);
         must(&["link", "set", &peer, "netns", &c.name]);
         must(&["-n", &c.name, "link", "set", &peer, "name", "eth0"]);
-        must(&["addr", "add", &format!("{}/24", c.host_ip), "dev", &c.host_if]);
+        must(&[
+            "addr",
+            "add",
+            &format!("{}/24", c.host_ip),
+            "dev",
+            &c.host_if,
+        ]);
         must(&["link", "set", &c.host_if, "up"]);
-        must(&["-n", &c.name, "addr", "add", &format!("{}/24", c.client_ip), "dev", "eth0"]);
+        must(&[
+            "-n",
+            &c.name,
+            "addr",
+            "add",
+            &format!("{}/24", c.client_ip),
+            "dev",
+            "eth0",
+        ]);
         must(&["-n", &c.name, "link", "set", "eth0", "up"]);
         must(&["-n", &c.name, "link", "set", "lo", "up"]);
         must(&["-n", &c.name, "route", "add", "default", "via", &c.host_ip]);

@@ -50,68 +50,146 @@ fn links_on(bridge: &str) -> String {
 #[test]
 fn user_bridge_names_resolve_both_ways_and_the_bridge_is_named_after_the_id() {
     let root = Root::with_lab_images(&["busybox"]);
-    let id = root.ok(&["network", "create", "neotech"]).trim().to_string();
+    let id = root
+        .ok(&["network", "create", "neotech"])
+        .trim()
+        .to_string();
     assert_eq!(id.len(), 64, "{id}");
     let bridge = format!("br-{}", &id[..12]);
     let gateway = inspect(&root, "neotech", "{{(index .IPAM.Config 0).Gateway}}");
     assert!(
-        host("ip", &["-4", "-o", "addr", "show", "dev", &bridge]).contains(&format!("inet {gateway}/")),
+        host("ip", &["-4", "-o", "addr", "show", "dev", &bridge])
+            .contains(&format!("inet {gateway}/")),
         "{bridge} carries the gateway {gateway}"
     );
     let ls = root.ok(&["network", "ls"]);
     let header = ls.lines().next().unwrap();
     assert!(header.starts_with("NETWORK ID     NAME"), "{ls}");
     for name in ["bridge", "host", "none", "neotech"] {
-        assert!(ls.lines().any(|l| l.split_whitespace().nth(1) == Some(name)), "{ls}");
+        assert!(
+            ls.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(name)),
+            "{ls}"
+        );
     }
 
-    root.ok(&["run", "-d", "--name", "conteiner1", "--network", "neotech", "busybox", "sleep", "300"]);
     root.ok(&[
-        "run", "-d", "--name", "conteiner2", "--network=neotech", "--network-alias", "web", "busybox",
-        "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        "conteiner1",
+        "--network",
+        "neotech",
+        "busybox",
+        "sleep",
+        "300",
     ]);
-    let ip1 = inspect(&root, "conteiner1", "{{.NetworkSettings.Networks.neotech.IPAddress}}");
-    let ip2 = inspect(&root, "conteiner2", "{{.NetworkSettings.Networks.neotech.IPAddress}}");
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "conteiner2",
+        "--network=neotech",
+        "--network-alias",
+        "web",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ip1 = inspect(
+        &root,
+        "conteiner1",
+        "{{.NetworkSettings.Networks.neotech.IPAddress}}",
+    );
+    let ip2 = inspect(
+        &root,
+        "conteiner2",
+        "{{.NetworkSettings.Networks.neotech.IPAddress}}",
+    );
     assert_ne!(ip1, ip2);
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", "conteiner2"]).contains(&ip2));
     assert!(exec_ok(&root, "conteiner2", &["ping", "-c1", "-W2", "conteiner1"]).contains(&ip1));
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", "web"]).contains(&ip2));
     let short2 = inspect(&root, "conteiner2", "{{.Id}}")[..12].to_string();
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", &short2]).contains(&ip2));
-    assert!(exec_ok(&root, "conteiner1", &["cat", "/etc/resolv.conf"]).contains("nameserver 127.0.0.11"));
-    assert!(exec_ok(&root, "conteiner1", &["ip", "route"]).contains(&format!("default via {gateway}")));
+    assert!(exec_ok(&root, "conteiner1", &["cat", "/etc/resolv.conf"])
+        .contains("nameserver 127.0.0.11"));
+    assert!(
+        exec_ok(&root, "conteiner1", &["ip", "route"]).contains(&format!("default via {gateway}"))
+    );
     // A name nobody has is not an answer (and the lookup stayed on loopback).
-    assert!(!exec(&root, "conteiner1", &["ping", "-c1", "-W1", "nosuchname"]).status.success());
+    assert!(
+        !exec(&root, "conteiner1", &["ping", "-c1", "-W1", "nosuchname"])
+            .status
+            .success()
+    );
 
     let net = root.ok(&["network", "inspect", "neotech"]);
     let v: serde_json::Value = serde_json::from_str(&net).unwrap();
     let members = v[0]["Containers"].as_object().unwrap();
     assert_eq!(members.len(), 2, "{net}");
-    assert!(members.values().any(|m| m["IPv4Address"] == format!("{ip1}/16") && m["Name"] == "conteiner1"), "{net}");
+    assert!(
+        members
+            .values()
+            .any(|m| m["IPv4Address"] == format!("{ip1}/16") && m["Name"] == "conteiner1"),
+        "{net}"
+    );
     assert!(!net.contains("Aliases"), "{net}");
     assert_eq!(links_on(&bridge).lines().count(), 2);
 
     let busy = root.fails(&["network", "rm", "neotech"]);
     assert!(busy.contains("has active endpoints"), "{busy}");
     root.ok(&["rm", "-f", "conteiner1", "conteiner2"]);
-    assert_eq!(links_on(&bridge), "", "the veths left with their containers");
+    assert_eq!(
+        links_on(&bridge),
+        "",
+        "the veths left with their containers"
+    );
     assert_eq!(root.ok(&["network", "rm", "neotech"]), "neotech\n");
-    assert!(!Command::new("ip").args(["link", "show", &bridge]).output().unwrap().status.success());
+    assert!(!Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .unwrap()
+        .status
+        .success());
 }
 
 #[test]
 fn the_default_bridge_has_no_names_and_a_link_is_one_way() {
     let root = Root::with_lab_images(&["busybox"]);
-    root.ok(&["run", "-d", "--name", "conteiner1", "busybox", "sleep", "300"]);
-    root.ok(&["run", "-d", "--name", "conteiner2", "--link", "conteiner1", "busybox", "sleep", "300"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "conteiner1",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "conteiner2",
+        "--link",
+        "conteiner1",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     let ip1 = inspect(&root, "conteiner1", "{{ .NetworkSettings.IPAddress }}");
     let ip2 = inspect(&root, "conteiner2", "{{ .NetworkSettings.IPAddress }}");
     let gateway = inspect(&root, "conteiner1", "{{ .NetworkSettings.Gateway }}");
     assert!(ip1.ends_with(".2") && ip2.ends_with(".3"), "{ip1} {ip2}");
     let bridge = root.bridge();
-    assert!(host("ip", &["-4", "-o", "addr", "show", "dev", &bridge]).contains(&format!("inet {gateway}/16")));
+    assert!(host("ip", &["-4", "-o", "addr", "show", "dev", &bridge])
+        .contains(&format!("inet {gateway}/16")));
     assert_eq!(links_on(&bridge).lines().count(), 2);
-    let eth0 = exec_ok(&root, "conteiner1", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    let eth0 = exec_ok(
+        &root,
+        "conteiner1",
+        &["ip", "-o", "-4", "addr", "show", "eth0"],
+    );
     assert!(eth0.contains(&format!("inet {ip1}/16")), "{eth0}");
 
     // The notes' `ping 8.8.8.8` becomes a ping of the gateway; then container to container.
@@ -120,9 +198,15 @@ fn the_default_bridge_has_no_names_and_a_link_is_one_way() {
     assert!(exec_ok(&root, "conteiner2", &["ping", "-c1", "-W2", "conteiner1"]).contains(&ip1));
     let short1 = inspect(&root, "conteiner1", "{{.Id}}")[..12].to_string();
     let hosts2 = exec_ok(&root, "conteiner2", &["cat", "/etc/hosts"]);
-    assert!(hosts2.contains(&format!("{ip1}\tconteiner1 {short1}")), "{hosts2}");
+    assert!(
+        hosts2.contains(&format!("{ip1}\tconteiner1 {short1}")),
+        "{hosts2}"
+    );
     let env2 = exec_ok(&root, "conteiner2", &["env"]);
-    assert!(env2.contains("CONTEINER1_NAME=/conteiner2/conteiner1"), "{env2}");
+    assert!(
+        env2.contains("CONTEINER1_NAME=/conteiner2/conteiner1"),
+        "{env2}"
+    );
     assert_eq!(
         inspect(&root, "conteiner2", "{{json .HostConfig.Links}}"),
         r#"["/conteiner1:/conteiner2/conteiner1"]"#
@@ -134,7 +218,10 @@ fn the_default_bridge_has_no_names_and_a_link_is_one_way() {
 
     root.ok(&["stop", "-t", "0", "conteiner1"]);
     let e = root.fails(&["run", "--rm", "--link", "conteiner1:db", "busybox", "true"]);
-    assert!(e.contains("Cannot link to a non running container: /conteiner1 AS"), "{e}");
+    assert!(
+        e.contains("Cannot link to a non running container: /conteiner1 AS"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -142,11 +229,35 @@ fn two_user_bridges_are_isolated_until_connected() {
     let root = Root::with_lab_images(&["busybox"]);
     root.ok(&["network", "create", "neta"]);
     root.ok(&["network", "create", "netb"]);
-    root.ok(&["run", "-d", "--name", "a1", "--network", "neta", "busybox", "sleep", "300"]);
-    root.ok(&["run", "-d", "--name", "b1", "--network", "netb", "busybox", "sleep", "300"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        "neta",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "b1",
+        "--network",
+        "netb",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     let b1 = inspect(&root, "b1", "{{.NetworkSettings.Networks.netb.IPAddress}}");
-    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", &b1]).status.success());
-    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", "b1"]).status.success());
+    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", &b1])
+        .status
+        .success());
+    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", "b1"])
+        .status
+        .success());
 
     root.ok(&["network", "connect", "neta", "b1"]);
     let addrs = exec_ok(&root, "b1", &["ip", "-o", "-4", "addr"]);
@@ -156,7 +267,9 @@ fn two_user_bridges_are_isolated_until_connected() {
 
     root.ok(&["network", "disconnect", "neta", "b1"]);
     assert!(!exec_ok(&root, "b1", &["ip", "-o", "link"]).contains("eth1"));
-    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", &b1a]).status.success());
+    assert!(!exec(&root, "a1", &["ping", "-c1", "-W1", &b1a])
+        .status
+        .success());
     let e = root.fails(&["network", "disconnect", "neta", "b1"]);
     assert!(e.contains("is not connected to network neta"), "{e}");
 }
@@ -165,10 +278,32 @@ fn two_user_bridges_are_isolated_until_connected() {
 fn host_mode_sees_the_hosts_links_and_none_has_only_lo() {
     let root = Root::with_lab_images(&["busybox"]);
     let route = host("ip", &["route", "show", "default"]);
-    let uplink = route.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or("lo");
-    let inside = root.ok(&["run", "--rm", "--network", "host", "busybox", "ip", "-o", "link"]);
+    let uplink = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or("lo");
+    let inside = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
     assert!(inside.contains(&format!(": {uplink}:")), "{inside}");
-    let none = root.ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]);
+    let none = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
     assert_eq!(none.lines().count(), 1, "{none}");
     assert!(none.contains(": lo:") && none.contains("UP"), "{none}");
 }
@@ -178,32 +313,69 @@ fn a_published_port_answers_on_localhost_and_from_another_host() {
     let root = Root::with_lab_images(&["busybox"]);
     let port = free_port().to_string();
     root.ok(&[
-        "run", "-d", "--name", "web", "--publish", &format!("{port}:80"), "busybox", "httpd", "-f",
-        "-p", "80", "-h", "/etc",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--publish",
+        &format!("{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
     ]);
-    assert_eq!(root.ok(&["port", "web"]), format!("80/tcp -> 0.0.0.0:{port}\n"));
+    assert_eq!(
+        root.ok(&["port", "web"]),
+        format!("80/tcp -> 0.0.0.0:{port}\n")
+    );
     assert_eq!(root.ok(&["port", "web", "80"]), format!("0.0.0.0:{port}\n"));
-    assert!(root.ok(&["ps"]).contains(&format!("0.0.0.0:{port}->80/tcp")));
+    assert!(root
+        .ok(&["ps"])
+        .contains(&format!("0.0.0.0:{port}->80/tcp")));
     let ip = inspect(&root, "web", "{{ .NetworkSettings.IPAddress }}");
     let short = inspect(&root, "web", "{{.Id}}")[..12].to_string();
     let rule = format!("--dport {port} -j DNAT --to-destination {ip}:80");
     assert!(host("iptables", &["-t", "nat", "-S", "BALEIA"]).contains(&rule));
 
     // From the host, on the container's address and on 127.0.0.1.
-    let get = |url: &str| host("busybox", &["wget", "-qO-", "-T", "5", url]);
+    let get = |url: &str| host("curl", &["-sS", "-m", "5", url]);
     assert_eq!(get(&format!("http://{ip}:80/hostname")).trim(), short);
-    assert_eq!(get(&format!("http://127.0.0.1:{port}/hostname")).trim(), short);
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/hostname")).trim(),
+        short
+    );
     // From another machine, through the host's address on its link.
     let client = ClientNs::new();
     let url = format!("http://{}:{port}/hostname", client.host_ip);
-    let o = client.exec(&["busybox", "wget", "-qO-", "-T", "5", &url]);
+    let o = client.exec(&["curl", "-sS", "-m", "5", &url]);
     assert_eq!(text(&o.stdout).trim(), short, "{}", text(&o.stderr));
     let counted = host("iptables", &["-t", "nat", "-L", "BALEIA", "-n", "-v"]);
-    assert!(counted.contains(&format!("dpt:{port} to:{ip}:80")), "{counted}");
+    assert!(
+        counted.contains(&format!("dpt:{port} to:{ip}:80")),
+        "{counted}"
+    );
 
     // The same port again is a clear error, and nothing is half-made.
-    let e = root.fails(&["run", "-d", "--name", "web2", "-p", &format!("{port}:80"), "busybox", "httpd", "-f"]);
-    assert!(e.contains(&format!("Bind for 0.0.0.0:{port} failed: port is already allocated")), "{e}");
+    let e = root.fails(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+    ]);
+    assert!(
+        e.contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{e}"
+    );
     let nat = host("iptables", &["-t", "nat", "-S", "BALEIA"]);
     assert_eq!(nat.matches(&format!("--dport {port} ")).count(), 1, "{nat}");
     assert_eq!(links_on(&root.bridge()).lines().count(), 1);
@@ -216,33 +388,79 @@ fn a_published_port_answers_on_localhost_and_from_another_host() {
     // A port some other program holds is refused too.
     let held = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let busy = held.local_addr().unwrap().port().to_string();
-    let e = root.fails(&["run", "--rm", "-p", &format!("{busy}:80"), "busybox", "true"]);
+    let e = root.fails(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("{busy}:80"),
+        "busybox",
+        "true",
+    ]);
     assert!(e.contains("port is already allocated"), "{e}");
 }
 
 #[test]
 fn publish_all_gives_exposed_ports_free_host_ports() {
     let root = Root::with_lab_images(&["busybox"]);
-    root.ok(&["run", "-d", "--name", "p", "-P", "--expose", "80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
-    let at = root.ok(&["port", "p", "80/tcp"]);
+    root.ok(&[
+        "run", "-d", "--name", "pp", "-P", "--expose", "80", "busybox", "httpd", "-f", "-p", "80",
+        "-h", "/etc",
+    ]);
+    let at = root.ok(&["port", "pp", "80/tcp"]);
     let port = at.trim().rsplit(':').next().unwrap().to_string();
     assert!(port.parse::<u16>().unwrap() > 1024, "{at}");
-    let short = inspect(&root, "p", "{{.Id}}")[..12].to_string();
-    let got = host("busybox", &["wget", "-qO-", "-T", "5", &format!("http://127.0.0.1:{port}/hostname")]);
+    let short = inspect(&root, "pp", "{{.Id}}")[..12].to_string();
+    let got = host(
+        "curl",
+        &[
+            "-sS",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{port}/hostname"),
+        ],
+    );
     assert_eq!(got.trim(), short);
-    let e = root.fails(&["port", "p", "81"]);
-    assert!(e.contains("No public port '81/tcp' published for p"), "{e}");
+    let e = root.fails(&["port", "pp", "81"]);
+    assert!(
+        e.contains("No public port '81/tcp' published for pp"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_killed_monitor_leaves_no_rule_no_address_and_no_veth() {
     let root = Root::with_lab_images(&["busybox"]);
     let port = free_port().to_string();
-    root.ok(&["run", "-d", "--name", "c", "-p", &format!("{port}:80"), "busybox", "httpd", "-f", "-p", "80"]);
-    let ip = inspect(&root, "c", "{{ .NetworkSettings.IPAddress }}");
-    let monitor = inspect(&root, "c", "{{.State.MonitorPid}}");
-    let pid = inspect(&root, "c", "{{.State.Pid}}");
-    assert!(Command::new("kill").args(["-9", &monitor]).status().unwrap().success());
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cc",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]);
+    let ip = inspect(&root, "cc", "{{ .NetworkSettings.IPAddress }}");
+    let pid = inspect(&root, "cc", "{{.State.Pid}}");
+    // The monitor is PID 1's parent.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let monitor = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(Command::new("kill")
+        .args(["-9", &monitor])
+        .status()
+        .unwrap()
+        .success());
     // PID 1 dies with its monitor (PR_SET_PDEATHSIG); wait for the kernel to finish it.
     for _ in 0..100 {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -255,8 +473,8 @@ fn a_killed_monitor_leaves_no_rule_no_address_and_no_veth() {
     assert_eq!(inspect(&root, "bridge", "{{len .Containers}}"), "0");
     assert_eq!(links_on(&root.bridge()), "");
     // Its address is free again.
-    root.ok(&["run", "-d", "--name", "d", "busybox", "sleep", "300"]);
-    assert_eq!(inspect(&root, "d", "{{ .NetworkSettings.IPAddress }}"), ip);
+    root.ok(&["run", "-d", "--name", "dd", "busybox", "sleep", "300"]);
+    assert_eq!(inspect(&root, "dd", "{{ .NetworkSettings.IPAddress }}"), ip);
 }
 
 #[test]
@@ -267,40 +485,105 @@ fn network_commands_speak_like_docker() {
         .find(|p| !host("ip", &["-4", "route", "show", "table", "all"]).contains(p.as_str()))
         .unwrap();
     let subnet = format!("{free}0/24");
-    root.ok(&["network", "create", "--subnet", &subnet, "--gateway", &format!("{free}254"), "--label", "curso=docker", "lab"]);
-    assert_eq!(inspect(&root, "lab", "{{(index .IPAM.Config 0).Subnet}}"), subnet);
-    root.ok(&["run", "-d", "--name", "x", "--network", "lab", "busybox", "sleep", "300"]);
-    assert_eq!(inspect(&root, "x", "{{.NetworkSettings.Networks.lab.IPAddress}}"), format!("{free}1"));
-    root.ok(&["rm", "-f", "x"]);
+    root.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "--gateway",
+        &format!("{free}254"),
+        "--label",
+        "curso=docker",
+        "lab",
+    ]);
+    assert_eq!(
+        inspect(&root, "lab", "{{(index .IPAM.Config 0).Subnet}}"),
+        subnet
+    );
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "xx",
+        "--network",
+        "lab",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        inspect(&root, "xx", "{{.NetworkSettings.Networks.lab.IPAddress}}"),
+        format!("{free}1")
+    );
+    root.ok(&["rm", "-f", "xx"]);
 
     let e = root.fails(&["network", "create", "lab"]);
     assert!(e.contains("network with name lab already exists"), "{e}");
     let e = root.fails(&["network", "rm", "bridge"]);
-    assert!(e.contains("bridge is a pre-defined network and cannot be removed"), "{e}");
+    assert!(
+        e.contains("bridge is a pre-defined network and cannot be removed"),
+        "{e}"
+    );
     let e = root.fails(&["network", "inspect", "nosuch"]);
     assert!(e.contains("network nosuch not found"), "{e}");
     let e = root.fails(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
     assert!(e.contains("network nosuch not found"), "{e}");
-    assert_eq!(root.ok(&["network", "ls", "-q", "--filter", "type=custom"]).lines().count(), 1);
-    assert_eq!(root.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}", "--filter", "label=curso=docker"]), "lab bridge\n");
+    assert_eq!(
+        root.ok(&["network", "ls", "-q", "--filter", "type=custom"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        root.ok(&[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+            "--filter",
+            "label=curso=docker"
+        ]),
+        "lab bridge\n"
+    );
     assert!(root.ok(&["info"]).contains("Network: bridge host null"));
-    assert_eq!(root.ok(&["network", "prune", "-f"]), "Deleted Networks:\nlab\n");
+    assert_eq!(
+        root.ok(&["network", "prune", "-f"]),
+        "Deleted Networks:\nlab\n"
+    );
     assert!(!root.ok(&["network", "ls"]).contains(" lab "));
 }
 
 #[test]
 fn teardown_gives_the_host_back() {
     let root = Root::with_lab_images(&["busybox"]);
-    let id = root.ok(&["network", "create", "neotech"]).trim().to_string();
-    root.ok(&["run", "-d", "--name", "a", "--network", "neotech", "busybox", "sleep", "300"]);
-    root.ok(&["run", "-d", "--name", "b", "-p", "80", "busybox", "sleep", "300"]);
+    let id = root
+        .ok(&["network", "create", "neotech"])
+        .trim()
+        .to_string();
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "aa",
+        "--network",
+        "neotech",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    root.ok(&[
+        "run", "-d", "--name", "bb", "-p", "80", "busybox", "sleep", "300",
+    ]);
     root.ok(&["system", "teardown"]);
     let links = host("ip", &["-o", "link"]);
     assert!(!links.contains(&format!("br-{}", &id[..12])), "{links}");
     assert!(!links.contains(&root.bridge()), "{links}");
     let rules = host("iptables-save", &[]);
-    assert!(!rules.contains(&root.bridge()) && !rules.contains(&id[..12]), "{rules}");
+    assert!(
+        !rules.contains(&root.bridge()) && !rules.contains(&id[..12]),
+        "{rules}"
+    );
     // The networks are still there and work again on next use.
-    root.ok(&["start", "a"]);
+    root.ok(&["start", "aa"]);
     assert!(links_on(&format!("br-{}", &id[..12])).contains("veth"));
 }

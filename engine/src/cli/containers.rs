@@ -69,7 +69,11 @@ pub struct CreateFlags {
     #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
     /// Add network-scoped alias for the container.
-    #[arg(long = "network-alias", visible_alias = "net-alias", value_name = "LIST")]
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "LIST"
+    )]
     pub network_alias: Vec<String>,
     /// Publish a container's port(s) to the host.
     #[arg(short, long, value_name = "LIST")]

@@ -301,7 +301,11 @@ pub fn port(e: &Engine, a: &PortArgs) -> Result<()> {
             continue;
         };
         for b in bindings.iter().flatten() {
-            published.push((p, proto.to_string(), format!("{}:{}", host_ip(b), b.host_port)));
+            published.push((
+                p,
+                proto.to_string(),
+                format!("{}:{}", host_ip(b), b.host_port),
+            ));
         }
     }
     published.sort();

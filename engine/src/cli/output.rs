@@ -103,6 +103,20 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     }
 }
 
+/// Docker's prune prompt: `warning`, then `Are you sure you want to continue? [y/N]` on a terminal
+/// (without one, the answer is yes, as a script piping into us expects).
+pub fn confirm(warning: &str) -> Result<bool> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,18 +137,4 @@ mod tests {
         assert_eq!(ellipsis("abc", 3), "abc");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
     }
-}
-
-/// Docker's prune prompt: `warning`, then `Are you sure you want to continue? [y/N]` on a terminal
-/// (without one, the answer is yes, as a script piping into us expects).
-pub fn confirm(warning: &str) -> Result<bool> {
-    use std::io::{IsTerminal, Write};
-    if !std::io::stdin().is_terminal() {
-        return Ok(true);
-    }
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(answer.trim().eq_ignore_ascii_case("y"))
 }

@@ -113,10 +113,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         text("CgroupVersion")
     );
     out += " Plugins:\n  Volume: local\n  Network: bridge host null\n  Log: json-file\n";
-    out += &format!(
-        " Default Bridge: {}\n",
-        e.config.bridge
-    );
+    out += &format!(" Default Bridge: {}\n", e.config.bridge);
     out += &format!(
         " Kernel Version: {}\n Operating System: {}\n OSType: linux\n",
         text("KernelVersion"),

@@ -250,9 +250,9 @@ impl Engine {
         let mut links = Vec::new();
         for l in &host.links {
             let (target, alias) = l.split_once(':').unwrap_or((l, l));
-            let other = self.resolve_container(target).map_err(|_| {
-                Error::Runtime(format!("could not get container for {target}"))
-            })?;
+            let other = self
+                .resolve_container(target)
+                .map_err(|_| Error::Runtime(format!("could not get container for {target}")))?;
             // Completed with the container's own name once it has one.
             links.push(format!("{}:{alias}", other.name));
         }

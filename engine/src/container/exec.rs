@@ -102,13 +102,20 @@ impl Engine {
         if !c.state.running || c.state.pid <= 0 {
             return Err(not_running());
         }
-        let plan = plan(&c, opts).ok_or_else(not_running)?;
+        // `--link` variables, as PID 1 got them (a link whose container stopped is left out).
+        let links = self
+            .host_config(&c.id)
+            .ok()
+            .and_then(|h| super::network::resolve_links(self, &c, &h).ok())
+            .map(|l| l.env)
+            .unwrap_or_default();
+        let plan = plan(&c, opts, &links).ok_or_else(not_running)?;
         start(plan)
     }
 }
 
 /// Open PID 1's namespaces and the cgroup, and merge the environment; `None` if PID 1 is gone.
-fn plan(c: &Container, opts: &ExecOptions) -> Option<Plan> {
+fn plan(c: &Container, opts: &ExecOptions, links: &[String]) -> Option<Plan> {
     let pid1 = c.state.pid;
     let ns = |n: &str| File::open(format!("/proc/{pid1}/ns/{n}"));
     let pid_ns = ns("pid").ok()?;
@@ -147,7 +154,7 @@ fn plan(c: &Container, opts: &ExecOptions) -> Option<Plan> {
         namespaces,
         cgroup_procs,
         argv: opts.argv.clone(),
-        env: environment(c, opts),
+        env: environment(c, links, opts),
         cwd,
         user: opts.user.clone().unwrap_or_else(|| c.config.user.clone()),
         opts: opts.clone(),
@@ -155,8 +162,8 @@ fn plan(c: &Container, opts: &ExecOptions) -> Option<Plan> {
 }
 
 /// Docker's exec environment: PATH, HOSTNAME (and TERM with a terminal), then the container's
-/// environment, then `-e`; a later `KEY=` replaces an earlier one in place.
-fn environment(c: &Container, opts: &ExecOptions) -> Vec<String> {
+/// environment, its `--link` variables, then `-e`; a later `KEY=` replaces an earlier one in place.
+fn environment(c: &Container, links: &[String], opts: &ExecOptions) -> Vec<String> {
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         format!("HOSTNAME={}", c.config.hostname),
@@ -164,7 +171,7 @@ fn environment(c: &Container, opts: &ExecOptions) -> Vec<String> {
     if opts.tty {
         env.push("TERM=xterm".into());
     }
-    for e in c.config.env.iter().chain(&opts.env) {
+    for e in c.config.env.iter().chain(links).chain(&opts.env) {
         let key = e.split('=').next();
         match env.iter_mut().find(|x| x.split('=').next() == key) {
             Some(old) => old.clone_from(e),
@@ -509,7 +516,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            environment(&c, &opts),
+            environment(&c, &[], &opts),
             [
                 "PATH=/bin",
                 "HOSTNAME=aaaaaaaaaaaa",

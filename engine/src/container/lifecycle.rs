@@ -169,6 +169,8 @@ impl Engine {
         };
         let hello = serde_json::to_string(&Hello::default()).expect("hello");
         let _ = writeln!(s, "{hello}");
+        // A zero timeout (`stop -t 0`) means "don't wait", which the socket spells as 1 ms.
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
         s.set_read_timeout(timeout).on("monitor socket")?;
         loop {
             match read_frame(&mut s) {

@@ -122,13 +122,7 @@ fn start(
         argv: std::iter::once(c.path.clone())
             .chain(c.args.iter().cloned())
             .collect(),
-        env: c
-            .config
-            .env
-            .iter()
-            .chain(&links.env)
-            .cloned()
-            .collect(),
+        env: c.config.env.iter().chain(&links.env).cloned().collect(),
         cwd: PathBuf::from(if c.config.working_dir.is_empty() {
             "/"
         } else {

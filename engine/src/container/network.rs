@@ -74,7 +74,8 @@ pub(crate) fn resolve_links(engine: &Engine, c: &Container, host: &HostConfig) -
             names.push(other.bare_name().to_string());
         }
         out.hosts.push(format!("{ip}\t{}", names.join(" ")));
-        out.env.extend(link_env(alias, &format!("{}/{alias}", c.name), &ip, &other));
+        out.env
+            .extend(link_env(alias, &format!("{}/{alias}", c.name), &ip, &other));
     }
     Ok(out)
 }
@@ -152,9 +153,8 @@ fn wire(
     netns: &OwnedFd,
     links: &Links,
 ) -> Result<Wired> {
-    let inside = Netlink::open_in(netns.as_fd())?;
-    inside.set_up("lo")?;
     if host.network_mode == "none" {
+        Netlink::open_in(netns.as_fd())?.set_up("lo")?;
         return Ok(Wired::default());
     }
     let nl = Netlink::open()?;
@@ -241,10 +241,16 @@ fn wire(
                 host_ip,
                 host_port: hport,
                 container_port: cport,
-                proto: if proto == "udp" { Proto::Udp } else { Proto::Tcp },
+                proto: if proto == "udp" {
+                    Proto::Udp
+                } else {
+                    Proto::Tcp
+                },
             });
             got.push(PortBinding {
-                host_ip: host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                host_ip: host_ip
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
                 host_port: hport.to_string(),
             });
         }
@@ -252,7 +258,10 @@ fn wire(
     }
     if !rules.is_empty() {
         // Written first, so that a crash between the two still finds the rules to remove.
-        write_atomic(&engine.paths.network_undo(&c.id), &serde_json::to_vec(&undo).expect("undo"))?;
+        write_atomic(
+            &engine.paths.network_undo(&c.id),
+            &serde_json::to_vec(&undo).expect("undo"),
+        )?;
         Firewall::new()?.publish(&bridge, ip, &rules)?;
     }
     c.network_settings.ports = shown;
@@ -280,7 +289,8 @@ fn port_bindings(c: &Container, host: &HostConfig) -> ports::PortMap {
     let mut b = host.port_bindings.clone();
     if host.publish_all_ports {
         for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-            b.entry(k.clone()).or_insert_with(|| vec![PortBinding::default()]);
+            b.entry(k.clone())
+                .or_insert_with(|| vec![PortBinding::default()]);
         }
     }
     b
@@ -294,16 +304,21 @@ fn reserve(
     name: &str,
     id: &str,
 ) -> Result<(OwnedFd, Option<Ipv4Addr>, u16)> {
-    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use nix::sys::socket::{
+        bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
     let host_ip: Option<Ipv4Addr> = match b.host_ip.as_str() {
         "" | "0.0.0.0" => None,
-        s => Some(s.parse().map_err(|_| Error::Runtime(format!("invalid host IP {s}")))?),
+        s => Some(
+            s.parse()
+                .map_err(|_| Error::Runtime(format!("invalid host IP {s}")))?,
+        ),
     };
     let candidates: Vec<u16> = match b.host_port.as_str() {
         "" => vec![0],
         s => {
-            let (lo, hi) = ports::range(s)
-                .ok_or_else(|| Error::Runtime(format!("invalid host port {s}")))?;
+            let (lo, hi) =
+                ports::range(s).ok_or_else(|| Error::Runtime(format!("invalid host port {s}")))?;
             (lo..=hi).collect()
         }
     };
@@ -366,8 +381,14 @@ pub(crate) fn initial_resolv_conf(engine: &Engine, host: &HostConfig) -> String 
 
 /// A resolv.conf with `servers`, and the host's `search` and `options` lines.
 pub(crate) fn resolv_conf(servers: &[String], embedded: bool) -> String {
-    let mut out: String = servers.iter().map(|s| format!("nameserver {s}\n")).collect();
-    for l in fs::read_to_string("/etc/resolv.conf").unwrap_or_default().lines() {
+    let mut out: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for l in fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+    {
         if l.starts_with("search") || (l.starts_with("options") && !embedded) {
             out.push_str(l);
             out.push('\n');
@@ -393,7 +414,11 @@ pub(crate) fn release(engine: &Engine, id: &str) -> Result<()> {
                         host_ip: *host_ip,
                         host_port: *hp,
                         container_port: *cp,
-                        proto: if proto == "udp" { Proto::Udp } else { Proto::Tcp },
+                        proto: if proto == "udp" {
+                            Proto::Udp
+                        } else {
+                            Proto::Tcp
+                        },
                     })
                     .collect();
                 Firewall::new()?.unpublish(&undo.bridge, ip, &rules)?;

@@ -73,7 +73,10 @@ impl Engine {
             .subnet()
             .ok_or_else(|| Error::Corrupt(format!("network {} has no subnet", n.name)))?;
         let routes = nl.routes_v4()?;
-        if routes.iter().any(|r| r.1 > 0 && ipam::overlaps((net, len), *r)) {
+        if routes
+            .iter()
+            .any(|r| r.1 > 0 && ipam::overlaps((net, len), *r))
+        {
             if !n.is_default_bridge() {
                 return Err(overlap(net, len));
             }

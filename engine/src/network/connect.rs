@@ -13,18 +13,26 @@ use crate::error::{Error, IoContext, Result};
 
 impl Engine {
     /// Connect container `container` to network `network`, with `aliases` on it.
-    pub fn connect_network(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+    pub fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<()> {
         let n = self.network(network)?;
         let c = self.resolve_container(container)?;
         let host = self.host_config(&c.id)?;
-        if n.driver != "bridge" || !matches!(self.network(&host.network_mode), Ok(m) if m.driver == "bridge") {
+        if n.driver != "bridge"
+            || !matches!(self.network(&host.network_mode), Ok(m) if m.driver == "bridge")
+        {
             return Err(Error::Runtime(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             ));
         }
         if n.is_default_bridge() && !aliases.is_empty() {
             return Err(Error::Runtime(
-                "network-scoped alias is supported only for containers in user defined networks".into(),
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
             ));
         }
         if c.network_settings.networks.contains_key(&n.name) {

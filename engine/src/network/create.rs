@@ -88,10 +88,15 @@ impl Engine {
                     .filter(|(_, len)| (8..=30).contains(len))
                     .ok_or_else(|| Error::Runtime(format!("invalid subnet {s}: give a network address such as 172.30.0.0/16 (prefix 8 to 30)")))?;
                 let mut used: Vec<(Ipv4Addr, u8)> = nl.routes_v4()?;
-                used.extend(existing.iter().filter_map(|x| x.subnet().map(|s| (s.0, s.1))));
+                used.extend(
+                    existing
+                        .iter()
+                        .filter_map(|x| x.subnet().map(|s| (s.0, s.1))),
+                );
                 if used.iter().any(|u| u.1 > 0 && ipam::overlaps(net, *u)) {
                     return Err(Error::Runtime(
-                        "invalid pool request: Pool overlaps with other one on this address space".into(),
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                            .into(),
                     ));
                 }
                 net

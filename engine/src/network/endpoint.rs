@@ -90,7 +90,10 @@ impl Engine {
             let _ = nl.delete_link(&veth_name(&endpoint_id));
             return Err(e);
         }
-        let mut dns_names = vec![j.container_name.to_string(), j.container_id[..12].to_string()];
+        let mut dns_names = vec![
+            j.container_name.to_string(),
+            j.container_id[..12].to_string(),
+        ];
         dns_names.extend(j.aliases.iter().cloned());
         let settings = EndpointSettings {
             links: None,

@@ -44,11 +44,7 @@ fn pools() -> impl Iterator<Item = (Ipv4Addr, u8)> {
 /// The first pool subnet that overlaps none of `used` (the host's routes, without the default
 /// route, and the subnets of this root's other networks).
 pub fn free_subnet(used: &[(Ipv4Addr, u8)]) -> Option<(Ipv4Addr, u8)> {
-    pools().find(|p| {
-        !used
-            .iter()
-            .any(|u| u.1 > 0 && overlaps(*p, *u))
-    })
+    pools().find(|p| !used.iter().any(|u| u.1 > 0 && overlaps(*p, *u)))
 }
 
 /// The first host address of a subnet (the usual gateway).

@@ -4,15 +4,15 @@
 
 pub mod dns;
 pub mod firewall;
-pub mod netlink;
 pub mod ipam;
 pub mod model;
+pub mod netlink;
 pub mod ports;
 pub mod store;
 
 pub use model::Network;
 pub mod bridge;
-pub mod create;
-pub mod remove;
-pub mod endpoint;
 pub mod connect;
+pub mod create;
+pub mod endpoint;
+pub mod remove;

@@ -31,7 +31,8 @@ pub fn parse_publish(spec: &str, map: &mut PortMap) -> Result<(), String> {
     if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
         return Err(format!("invalid ip address: {ip}"));
     }
-    let (c_lo, c_hi) = range(container).ok_or_else(|| format!("invalid containerPort: {container}"))?;
+    let (c_lo, c_hi) =
+        range(container).ok_or_else(|| format!("invalid containerPort: {container}"))?;
     let hosts: Vec<String> = if host.is_empty() {
         vec![String::new(); (c_hi - c_lo + 1) as usize]
     } else {
@@ -128,18 +129,27 @@ mod tests {
             parse("127.0.0.1:8080:80/udp").unwrap()["80/udp"],
             vec![b("127.0.0.1", "8080")]
         );
-        assert_eq!(parse("127.0.0.1::80").unwrap()["80/tcp"], vec![b("127.0.0.1", "")]);
+        assert_eq!(
+            parse("127.0.0.1::80").unwrap()["80/tcp"],
+            vec![b("127.0.0.1", "")]
+        );
         let r = parse("8080-8081:80-81").unwrap();
         assert_eq!(r["80/tcp"], vec![b("", "8080")]);
         assert_eq!(r["81/tcp"], vec![b("", "8081")]);
-        assert_eq!(parse("8080-8090:80").unwrap()["80/tcp"], vec![b("", "8080-8090")]);
+        assert_eq!(
+            parse("8080-8090:80").unwrap()["80/tcp"],
+            vec![b("", "8080-8090")]
+        );
     }
 
     #[test]
     fn bad_values_say_what_is_wrong() {
         assert_eq!(parse("8080:abc").unwrap_err(), "invalid containerPort: abc");
         assert_eq!(parse("x:80").unwrap_err(), "invalid hostPort: x");
-        assert_eq!(parse("1.2.3:8080:80").unwrap_err(), "invalid ip address: 1.2.3");
+        assert_eq!(
+            parse("1.2.3:8080:80").unwrap_err(),
+            "invalid ip address: 1.2.3"
+        );
         assert!(parse("8080:80/icmp").unwrap_err().contains("proto"));
         assert!(parse("8080-8082:80-81").is_err());
         assert!(parse("0:80").is_err());

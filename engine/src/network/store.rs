@@ -170,7 +170,10 @@ pub(crate) fn blank_network(name: &str, driver: &str) -> Network {
 }
 
 /// `{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}`.
-pub(crate) fn ipam_config(subnet: (std::net::Ipv4Addr, u8), gateway: std::net::Ipv4Addr) -> IpamConfig {
+pub(crate) fn ipam_config(
+    subnet: (std::net::Ipv4Addr, u8),
+    gateway: std::net::Ipv4Addr,
+) -> IpamConfig {
     IpamConfig {
         subnet: format!("{}/{}", subnet.0, subnet.1),
         gateway: gateway.to_string(),

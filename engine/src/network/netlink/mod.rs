@@ -294,6 +294,16 @@ impl Netlink {
         })
     }
 
+    /// Bring link `name` up (the `lo` of a fresh namespace).
+    pub fn set_up(&self, name: &str) -> Result<(), NetlinkError> {
+        let op = || format!("setting {name} up");
+        let index = self
+            .link_index(name)?
+            .ok_or_else(|| NetlinkError::errno(op(), libc::ENODEV))?;
+        let up = LinkUnspec::new_with_index(index).up().build();
+        self.run(self.handle.link().set(up).execute()).op(op)
+    }
+
     /// Wire a container: a veth pair whose host end `spec.host_name` is enslaved to `spec.bridge`
     /// and up, and whose other end is created directly inside `spec.netns` as `spec.ifname` with
     /// `spec.mac`; then, in the namespace: `addr/prefix`, the interface and lo up, and a default
