@@ -68,7 +68,11 @@ impl Drop for Root {
             }
         }
         // Bridges and iptables rules of this root.
-        let _ = self.cmd(&["system", "teardown"]).output();
+        if let Ok(o) = self.cmd(&["system", "teardown"]).output() {
+            if !o.status.success() {
+                eprintln!("system teardown failed: {}", text(&o.stderr));
+            }
+        }
     }
 }
 

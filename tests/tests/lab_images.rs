@@ -13,6 +13,7 @@ fn lab_images_load_share_layers_and_round_trip() {
         .arg("--load")
         .env("BALEIA", baleia_bin())
         .env("BALEIA_ROOT", root.path())
+        .env("BALEIA_CONFIG", root.config_file())
         .output()
         .expect("run build.sh");
     assert!(

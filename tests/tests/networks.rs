@@ -264,6 +264,9 @@ fn two_user_bridges_are_isolated_until_connected() {
     assert!(addrs.contains("eth1"), "{addrs}");
     let b1a = inspect(&root, "b1", "{{.NetworkSettings.Networks.neta.IPAddress}}");
     assert!(exec_ok(&root, "a1", &["ping", "-c1", "-W2", "b1"]).contains(&b1a));
+    // And the other way: b1's resolver now knows neta's members too.
+    let a1 = inspect(&root, "a1", "{{.NetworkSettings.Networks.neta.IPAddress}}");
+    assert!(exec_ok(&root, "b1", &["ping", "-c1", "-W2", "a1"]).contains(&a1));
 
     root.ok(&["network", "disconnect", "neta", "b1"]);
     assert!(!exec_ok(&root, "b1", &["ip", "-o", "link"]).contains("eth1"));

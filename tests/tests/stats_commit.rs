@@ -37,6 +37,8 @@ fn stats_no_stream_shows_each_container_with_docker_columns() {
         "-d",
         "--name",
         "great_container2",
+        "--network",
+        "none",
         "busybox",
         "sleep",
         "1000",
@@ -77,9 +79,15 @@ fn stats_no_stream_shows_each_container_with_docker_columns() {
         assert_eq!(r.len(), 8, "{r:?}");
         assert_eq!(r[0].len(), 12, "{r:?}");
         assert!(r[2].ends_with('%'), "{r:?}");
-        assert_eq!(r[5], "0B / 0B", "--network none: only lo, {r:?}");
+        let (rx, tx) = r[5].split_once(" / ").expect("NET I/O");
+        assert!(rx.ends_with('B') && tx.ends_with('B'), "{r:?}");
         assert_eq!(r[7], "1", "PIDS {r:?}");
     }
+    let isolated = row(&out, "great_container2");
+    assert_eq!(
+        isolated[5], "0B / 0B",
+        "--network none: only lo, {isolated:?}"
+    );
     let limited = row(&out, "great_container1");
     assert!(limited[3].ends_with(" / 64MiB"), "{limited:?}");
 

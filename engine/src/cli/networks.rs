@@ -175,6 +175,7 @@ const LS_HEADERS: &[(&str, &str)] = &[
 ];
 
 fn ls(e: &Engine, a: &LsArgs) -> Result<()> {
+    e.reconcile_networks()?;
     let filters = key_values(&a.filter, "filter")?;
     let rows: Vec<Value> = e
         .networks()?
@@ -224,6 +225,7 @@ fn ls(e: &Engine, a: &LsArgs) -> Result<()> {
 }
 
 fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
+    e.reconcile_networks()?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &a.names {
@@ -257,7 +259,7 @@ fn rm(e: &Engine, a: &RmArgs) -> Result<()> {
             Err(baleia_engine::Error::NoSuchNetwork(_)) if a.force => {}
             Err(err) => {
                 failed = true;
-                eprintln!("Error response from daemon: {err}");
+                eprintln!("Error: {err}");
             }
         }
     }

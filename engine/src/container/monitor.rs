@@ -283,14 +283,17 @@ fn accept_client(stream: UnixStream) -> Option<Client> {
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .ok()?;
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line).ok()?;
+    let mut reader = BufReader::new(&stream);
+    reader.read_line(&mut line).ok()?;
+    // Frames the client sent right behind its hello (typed input) are already in the buffer.
+    let inbuf = reader.buffer().to_vec();
     let hello: Hello = serde_json::from_str(&line).ok()?;
     stream.set_read_timeout(None).ok()?;
     stream.set_nonblocking(true).ok()?;
     Some(Client {
         stream,
         hello,
-        inbuf: Vec::new(),
+        inbuf,
     })
 }
 
@@ -310,6 +313,7 @@ impl Running {
         first: Vec<Client>,
     ) -> Result<()> {
         let mut clients: Vec<Client> = first;
+        clients.retain_mut(|cl| self.handle_frames(cl));
         let mut status: Option<WaitStatus> = None;
         loop {
             if status.is_some() && self.outputs.is_empty() {
@@ -422,11 +426,11 @@ impl Running {
     }
 
     fn accept(&mut self, stream: UnixStream) -> Option<Client> {
-        let cl = accept_client(stream)?;
+        let mut cl = accept_client(stream)?;
         if let Some((rows, cols)) = cl.hello.size {
             self.resize(rows, cols);
         }
-        Some(cl)
+        self.handle_frames(&mut cl).then_some(cl)
     }
 
     /// Move container output to the log and to attached clients; false when the output closed.
@@ -460,6 +464,11 @@ impl Running {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(_) => return false,
         }
+        self.handle_frames(cl)
+    }
+
+    /// Act on the complete frames in a client's buffer; false if they are garbage.
+    fn handle_frames(&mut self, cl: &mut Client) -> bool {
         let Ok(frames) = split_frames(&mut cl.inbuf) else {
             return false;
         };

@@ -269,7 +269,7 @@ fn wire(
     if !user_networks.is_empty() {
         let names = Arc::new(Members {
             engine: engine.clone(),
-            networks: user_networks,
+            container_id: c.id.clone(),
         });
         let upstream = upstream
             .iter()
@@ -436,19 +436,31 @@ pub(crate) fn release(engine: &Engine, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The names a container's embedded DNS answers: every member of its user-defined networks.
+/// The names a container's embedded DNS answers: every member of the user-defined networks the
+/// container is on now (`network connect` and `disconnect` count at once).
 struct Members {
     engine: Engine,
-    networks: Vec<String>,
+    container_id: String,
+}
+
+impl Members {
+    fn networks(&self) -> Vec<crate::network::Network> {
+        let Ok(Some(c)) = self.engine.load_container(&self.container_id) else {
+            return Vec::new();
+        };
+        c.network_settings
+            .networks
+            .values()
+            .filter_map(|e| self.engine.network(&e.network_id).ok())
+            .filter(|n| n.driver == "bridge" && !n.is_default_bridge())
+            .collect()
+    }
 }
 
 impl Names for Members {
     fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
         let mut found = Vec::new();
-        for id in &self.networks {
-            let Ok(n) = self.engine.network(id) else {
-                continue;
-            };
+        for n in self.networks() {
             for (cid, ep) in &n.containers {
                 let hit = ep.name.eq_ignore_ascii_case(name)
                     || (name.len() >= 12 && cid.starts_with(name))
@@ -462,8 +474,7 @@ impl Names for Members {
     }
 
     fn reverse(&self, addr: Ipv4Addr) -> Option<String> {
-        self.networks.iter().find_map(|id| {
-            let n = self.engine.network(id).ok()?;
+        self.networks().into_iter().find_map(|n| {
             n.containers
                 .values()
                 .find(|ep| ep.ip() == Some(addr))

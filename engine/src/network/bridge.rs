@@ -46,28 +46,20 @@ impl Engine {
             return Ok(());
         };
         let ours = self.bridge_alias(&n.id);
-        let owner = |nl: &Netlink| -> Result<Option<String>> {
-            if nl.link_index(&br)?.is_none() {
-                return Ok(None);
+        let present = |nl: &Netlink| -> Result<bool> {
+            match nl.alias_of(&br)? {
+                Some(a) if a == ours => Ok(true),
+                Some(a) => Err(taken(&br, &a)),
+                None => Ok(false),
             }
-            let alias = nl
-                .links_with_alias("")?
-                .into_iter()
-                .find(|(name, _)| *name == br)
-                .map(|(_, a)| a)
-                .unwrap_or_default();
-            Ok(Some(alias))
         };
-        match owner(nl)? {
-            Some(a) if a == ours => return Ok(()),
-            Some(a) => return Err(taken(&br, &a)),
-            None => {}
+        if present(nl)? {
+            return Ok(());
         }
         let _host = host_lock()?;
-        match owner(nl)? {
-            Some(a) if a == ours => return Ok(()),
-            Some(a) => return Err(taken(&br, &a)),
-            None => {}
+        if present(nl)? {
+            // Made meanwhile by another command on this root.
+            return Ok(());
         }
         let (net, len, gw) = n
             .subnet()

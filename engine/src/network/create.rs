@@ -55,6 +55,7 @@ impl Engine {
         }
         let nl = Netlink::open()?;
         let _lock = self.network_lock()?;
+        self.sweep_bridges(&nl)?;
         let existing = self.networks()?;
         if existing.iter().any(|n| n.name == o.name) {
             return Err(Error::Conflict(format!(

@@ -51,21 +51,40 @@ impl Engine {
         Ok(gone)
     }
 
+    /// Make the records and the host agree after a crash: endpoints of containers that no longer
+    /// run are dropped, and bridges of networks this root no longer has are removed.
+    pub fn reconcile_networks(&self) -> Result<()> {
+        let nl = Netlink::open()?;
+        let _lock = self.network_lock()?;
+        for n in self.read_networks()? {
+            self.forget_stale_endpoints(&n)?;
+        }
+        self.sweep_bridges(&nl)
+    }
+
     /// Give the host back what this root holds on it: stop every container (their veths, ports and
     /// DNS responders go with them), then remove every bridge and iptables rule this root made.
     /// Records stay; the next container start or `network create` makes them again.
     pub fn teardown(&self) -> Result<()> {
+        // Everything is tried; the first failure is reported.
+        let mut first: Option<crate::error::Error> = None;
+        let mut keep = |r: Result<()>| {
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        };
         for c in self.containers()? {
             if c.state.running {
-                self.stop_container(&c.id, Some(0), None)?;
+                keep(self.stop_container(&c.id, Some(0), None).map(|_| ()));
             }
         }
         let nl = Netlink::open()?;
         let _lock = self.network_lock()?;
         for n in self.read_networks()? {
-            self.forget_stale_endpoints(&n)?;
-            self.drop_bridge(&nl, &n)?;
+            keep(self.forget_stale_endpoints(&n));
+            keep(self.drop_bridge(&nl, &n));
         }
-        self.sweep_bridges(&nl)
+        keep(self.sweep_bridges(&nl));
+        first.map_or(Ok(()), Err)
     }
 }

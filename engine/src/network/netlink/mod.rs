@@ -117,9 +117,19 @@ impl Netlink {
     /// Connect inside the namespace `netns` (an fd of /proc/PID/ns/net): the socket is made on a
     /// short-lived thread that setns()es into it, so the caller's thread never changes namespace.
     pub fn open_in(netns: BorrowedFd) -> Result<Netlink, NetlinkError> {
+        Netlink::open_in_after(netns, || Ok(()))
+    }
+
+    /// [`Netlink::open_in`], running `first` inside the namespace on the same thread (for the
+    /// namespace's own `/proc/sys/net`).
+    fn open_in_after(
+        netns: BorrowedFd,
+        first: impl FnOnce() -> io::Result<()> + Send,
+    ) -> Result<Netlink, NetlinkError> {
         let made = std::thread::scope(|s| {
             s.spawn(move || -> io::Result<OwnedFd> {
                 nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                first()?;
                 let socket = Socket::new(NETLINK_ROUTE)?;
                 // SAFETY: the fd was just taken out of `socket`, which no longer owns it.
                 Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
@@ -230,6 +240,25 @@ impl Netlink {
         Ok(found)
     }
 
+    /// The ifalias of link `name`: None if there is no such link, `Some("")` if it has none.
+    pub fn alias_of(&self, name: &str) -> Result<Option<String>, NetlinkError> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        let link = match self.run(links.try_next()) {
+            Ok(l) => l,
+            Err(e) if errno_of(&e) == Some(libc::ENODEV) => None,
+            Err(e) => return Err(e).op(|| format!("looking up link {name}")),
+        };
+        Ok(link.map(|l| {
+            l.attributes
+                .into_iter()
+                .find_map(|a| match a {
+                    LinkAttribute::IfAlias(a) => Some(a),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        }))
+    }
+
     /// IPv4 destinations (network, prefix len) of the main routing table's routes, for choosing
     /// subnets that overlap none (the default route is 0.0.0.0/0: callers skip prefix 0).
     pub fn routes_v4(&self) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
@@ -336,7 +365,15 @@ impl Netlink {
 
 /// Inside the namespace: interface up, address, lo up, default route.
 fn configure_peer(spec: &VethSpec) -> Result<(), NetlinkError> {
-    let ns = Netlink::open_in(spec.netns)?;
+    // An IPv4 network: no IPv6 link-local chatter from the container (Docker does the same).
+    let ifname = spec.ifname;
+    let ns = Netlink::open_in_after(spec.netns, move || {
+        let p = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+        match std::fs::write(p, "1") {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    })?;
     let h = &ns.handle;
     let ifname = spec.ifname;
     ns.run(async {
