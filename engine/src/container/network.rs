@@ -49,6 +49,25 @@ struct Undo {
     ports: Vec<(Option<Ipv4Addr>, u16, u16, String)>,
 }
 
+impl Undo {
+    /// The iptables rules of the published ports.
+    fn rules(&self) -> Vec<PortRule> {
+        self.ports
+            .iter()
+            .map(|(host_ip, host_port, container_port, proto)| PortRule {
+                host_ip: *host_ip,
+                host_port: *host_port,
+                container_port: *container_port,
+                proto: if proto == "udp" {
+                    Proto::Udp
+                } else {
+                    Proto::Tcp
+                },
+            })
+            .collect()
+    }
+}
+
 /// Resolve `--link`s: every linked container must be running on the default bridge.
 pub(crate) fn resolve_links(engine: &Engine, c: &Container, host: &HostConfig) -> Result<Links> {
     let mut out = Links::default();
@@ -154,8 +173,34 @@ fn wire(
     links: &Links,
 ) -> Result<Wired> {
     if host.network_mode == "none" {
-        Netlink::open_in(netns.as_fd())?.set_up("lo")?;
+        // Only `lo`, which PID 1 brought up itself.
         return Ok(Wired::default());
+    }
+    // Host ports first: one that is taken fails the start before anything is made.
+    let bindings = port_bindings(c, host);
+    let mut wired = Wired::default();
+    let mut reserved = Vec::new();
+    let mut shown = std::collections::BTreeMap::new();
+    for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        shown.insert(k.clone(), None);
+    }
+    for (key, list) in &bindings {
+        let Some((cport, proto)) = split_port(key) else {
+            continue;
+        };
+        let mut got = Vec::new();
+        for b in list {
+            let (fd, host_ip, hport) = reserve(b, proto, &c.name, &c.id)?;
+            wired._reserved.push(fd);
+            reserved.push((host_ip, hport, cport, proto.to_string()));
+            got.push(PortBinding {
+                host_ip: host_ip
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                host_port: hport.to_string(),
+            });
+        }
+        shown.insert(key.clone(), Some(got));
     }
     let nl = Netlink::open()?;
     // The container's own network first: it gets eth0 and the default route.
@@ -216,53 +261,18 @@ fn wire(
     };
     fs::write(&c.resolv_conf_path, resolv).at(&c.resolv_conf_path)?;
 
-    let bindings = port_bindings(c, host);
-    let mut wired = Wired::default();
-    let mut undo = Undo {
+    let undo = Undo {
         bridge: bridge.clone(),
         ip: Some(ip),
-        ports: Vec::new(),
+        ports: reserved,
     };
-    let mut shown = std::collections::BTreeMap::new();
-    for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-        shown.insert(k.clone(), None);
-    }
-    let mut rules = Vec::new();
-    for (key, list) in &bindings {
-        let Some((cport, proto)) = split_port(key) else {
-            continue;
-        };
-        let mut got = Vec::new();
-        for b in list {
-            let (fd, host_ip, hport) = reserve(b, proto, &c.name, &c.id)?;
-            wired._reserved.push(fd);
-            undo.ports.push((host_ip, hport, cport, proto.to_string()));
-            rules.push(PortRule {
-                host_ip,
-                host_port: hport,
-                container_port: cport,
-                proto: if proto == "udp" {
-                    Proto::Udp
-                } else {
-                    Proto::Tcp
-                },
-            });
-            got.push(PortBinding {
-                host_ip: host_ip
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| "0.0.0.0".into()),
-                host_port: hport.to_string(),
-            });
-        }
-        shown.insert(key.clone(), Some(got));
-    }
-    if !rules.is_empty() {
+    if !undo.ports.is_empty() {
         // Written first, so that a crash between the two still finds the rules to remove.
         write_atomic(
             &engine.paths.network_undo(&c.id),
             &serde_json::to_vec(&undo).expect("undo"),
         )?;
-        Firewall::new()?.publish(&bridge, ip, &rules)?;
+        Firewall::new()?.publish(&bridge, ip, &undo.rules())?;
     }
     c.network_settings.ports = shown;
 
@@ -400,40 +410,19 @@ pub(crate) fn resolv_conf(servers: &[String], embedded: bool) -> String {
     out
 }
 
-/// Undo a container's networking on the host: its published ports' rules, its endpoints and veths.
-/// Safe to call more than once, and after a crash.
+/// Undo a container's networking once its PID 1 is gone: its published ports' rules and its
+/// endpoints (its veths go with its namespace). Safe to call more than once, and after a crash.
 pub(crate) fn release(engine: &Engine, id: &str) -> Result<()> {
     let undo_path = engine.paths.network_undo(id);
     if let Ok(bytes) = fs::read(&undo_path) {
         if let Ok(undo) = serde_json::from_slice::<Undo>(&bytes) {
             if let (Some(ip), false) = (undo.ip, undo.ports.is_empty()) {
-                let rules: Vec<PortRule> = undo
-                    .ports
-                    .iter()
-                    .map(|(host_ip, hp, cp, proto)| PortRule {
-                        host_ip: *host_ip,
-                        host_port: *hp,
-                        container_port: *cp,
-                        proto: if proto == "udp" {
-                            Proto::Udp
-                        } else {
-                            Proto::Tcp
-                        },
-                    })
-                    .collect();
-                Firewall::new()?.unpublish(&undo.bridge, ip, &rules)?;
+                Firewall::new()?.unpublish(&undo.bridge, ip, &undo.rules())?;
             }
         }
         let _ = fs::remove_file(&undo_path);
     }
-    if engine
-        .read_networks()?
-        .iter()
-        .any(|n| n.containers.contains_key(id))
-    {
-        engine.leave_all_networks(&Netlink::open()?, id)?;
-    }
-    Ok(())
+    engine.leave_all_networks(id)
 }
 
 /// The names a container's embedded DNS answers: every member of the user-defined networks the

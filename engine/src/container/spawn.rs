@@ -125,11 +125,41 @@ fn child_main(spec: &Spec, sync: RawFd, errors: RawFd) -> isize {
     code as isize
 }
 
+/// Bring the new network namespace's `lo` up (every network mode has it up, as in Docker), with the
+/// classic interface-flags ioctl: no netlink needed for one flag.
+fn loopback_up() -> nix::Result<()> {
+    // SAFETY: a datagram socket, two ioctls on a zeroed ifreq naming "lo", and its close.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+        }
+        let err = nix::errno::Errno::last();
+        libc::close(fd);
+        if rc < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
 fn fail(ctx: &str) -> impl FnOnce(nix::errno::Errno) -> SetupError + '_ {
     move |e| SetupError(125, format!("{ctx}: {e}"))
 }
 
 fn setup_and_exec(spec: &Spec, sync: RawFd) -> Result<std::convert::Infallible, SetupError> {
+    if spec.new_net {
+        // While the monitor puts us in the cgroup and wires the network.
+        loopback_up().map_err(fail("bringing lo up"))?;
+    }
     let mut b = [0u8; 1];
     // SAFETY: reading one byte from an open pipe.
     if unsafe { libc::read(sync, b.as_mut_ptr().cast(), 1) } != 1 {

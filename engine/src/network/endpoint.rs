@@ -109,28 +109,37 @@ impl Engine {
         Ok((settings, bridge))
     }
 
-    /// Take container `container_id` off network `network_id`: its record, its address and its
-    /// veth (gone already if its namespace died with it).
+    /// Take running container `container_id` off network `network_id`: its record, its address
+    /// and its veth pair (`network disconnect`).
     pub fn leave_network(&self, nl: &Netlink, network_id: &str, container_id: &str) -> Result<()> {
-        let _lock = self.network_lock()?;
-        let Ok(mut n) = self.network(network_id) else {
-            return Ok(());
-        };
-        if let Some(ep) = n.containers.remove(container_id) {
+        if let Some(ep) = self.drop_endpoint(network_id, container_id)? {
             nl.delete_link(&ep.veth())?;
-            self.save_network(&n)?;
         }
         Ok(())
     }
 
-    /// Take container `container_id` off every network (its monitor is gone or it stopped).
-    pub fn leave_all_networks(&self, nl: &Netlink, container_id: &str) -> Result<()> {
+    /// Take a container whose PID 1 is gone off every network: records and addresses. Its veth
+    /// pairs are not deleted here: they go with its network namespace, which the kernel tears down
+    /// on its own once the last process in it is gone (deleting them by hand would wait for that).
+    pub fn leave_all_networks(&self, container_id: &str) -> Result<()> {
         for n in self.read_networks()? {
             if n.containers.contains_key(container_id) {
-                self.leave_network(nl, &n.id, container_id)?;
+                self.drop_endpoint(&n.id, container_id)?;
             }
         }
         Ok(())
+    }
+
+    fn drop_endpoint(&self, network_id: &str, container_id: &str) -> Result<Option<Endpoint>> {
+        let _lock = self.network_lock()?;
+        let Ok(mut n) = self.network(network_id) else {
+            return Ok(None);
+        };
+        let ep = n.containers.remove(container_id);
+        if ep.is_some() {
+            self.save_network(&n)?;
+        }
+        Ok(ep)
     }
 
     /// Drop endpoints of containers that are no longer running (a killed monitor, a reboot).

@@ -323,19 +323,9 @@ impl Netlink {
         })
     }
 
-    /// Bring link `name` up (the `lo` of a fresh namespace).
-    pub fn set_up(&self, name: &str) -> Result<(), NetlinkError> {
-        let op = || format!("setting {name} up");
-        let index = self
-            .link_index(name)?
-            .ok_or_else(|| NetlinkError::errno(op(), libc::ENODEV))?;
-        let up = LinkUnspec::new_with_index(index).up().build();
-        self.run(self.handle.link().set(up).execute()).op(op)
-    }
-
     /// Wire a container: a veth pair whose host end `spec.host_name` is enslaved to `spec.bridge`
     /// and up, and whose other end is created directly inside `spec.netns` as `spec.ifname` with
-    /// `spec.mac`; then, in the namespace: `addr/prefix`, the interface and lo up, and a default
+    /// `spec.mac`; then, in the namespace: `addr/prefix`, the interface up, and a default
     /// route via `spec.gateway` if Some. On failure the pair is deleted before returning.
     pub fn add_veth(&self, spec: &VethSpec) -> Result<(), NetlinkError> {
         let op = || format!("creating veth {} on bridge {}", spec.host_name, spec.bridge);
@@ -363,7 +353,7 @@ impl Netlink {
     }
 }
 
-/// Inside the namespace: interface up, address, lo up, default route.
+/// Inside the namespace: interface up, address, default route (PID 1 brings its `lo` up).
 fn configure_peer(spec: &VethSpec) -> Result<(), NetlinkError> {
     // An IPv4 network: no IPv6 link-local chatter from the container (Docker does the same).
     let ifname = spec.ifname;
@@ -390,12 +380,6 @@ fn configure_peer(spec: &VethSpec) -> Result<(), NetlinkError> {
             .execute()
             .await
             .op(|| format!("adding address {}/{} to {ifname}", spec.addr, spec.prefix))?;
-        // The loopback device is always index 1 in a namespace.
-        h.link()
-            .set(LinkUnspec::new_with_index(1).up().build())
-            .execute()
-            .await
-            .op(|| "setting lo up".to_string())?;
         if let Some(gateway) = spec.gateway {
             let route = RouteMessageBuilder::<Ipv4Addr>::new()
                 .gateway(gateway)
