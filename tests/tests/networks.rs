@@ -633,3 +633,79 @@ fn teardown_gives_the_host_back() {
     root.ok(&["start", "aa"]);
     assert!(links_on(&format!("br-{}", &id[..12])).contains("veth"));
 }
+
+#[test]
+fn the_notes_tools_see_it_from_a_debian_container_and_nginx_is_published() {
+    let root = Root::with_lab_images(&["debian", "nginx"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "conteiner1",
+        "debian",
+        "sleep",
+        "300",
+    ]);
+    let ip1 = inspect(&root, "conteiner1", "{{ .NetworkSettings.IPAddress }}");
+    let gateway = inspect(&root, "conteiner1", "{{ .NetworkSettings.Gateway }}");
+    let out = root.ok(&[
+        "run", "--rm", "--name=conteiner2", "--link=conteiner1", "debian", "sh", "-c",
+        "ip address show eth0; ip route show; ifconfig eth0; ping -c1 -W2 conteiner1; cat /etc/hosts",
+    ]);
+    assert!(
+        out.contains(&format!("default via {gateway} dev eth0")),
+        "{out}"
+    );
+    assert!(out.contains("netmask 255.255.0.0"), "ifconfig: {out}");
+    assert!(
+        out.contains("1 packets transmitted, 1 received"),
+        "ping: {out}"
+    );
+    assert!(out.contains(&format!("{ip1}\tconteiner1")), "hosts: {out}");
+    assert!(
+        !out.contains("inet6"),
+        "IPv4 only, as Docker's default bridge: {out}"
+    );
+
+    // The notes' `docker run --name=nginx --publish=8080:80 --rm nginx`, on a free port.
+    let port = free_port().to_string();
+    root.ok(&[
+        "run",
+        "-d",
+        "--name=nginx",
+        &format!("--publish={port}:80"),
+        "--rm",
+        "nginx",
+    ]);
+    let ip = inspect(&root, "nginx", "{{ .NetworkSettings.IPAddress }}");
+    let page = |url: &str| {
+        host(
+            "curl",
+            &[
+                "-sS",
+                "-m",
+                "5",
+                "--retry",
+                "20",
+                "--retry-connrefused",
+                "--retry-delay",
+                "1",
+                url,
+            ],
+        )
+    };
+    assert!(page(&format!("http://{ip}:80")).contains("Welcome to nginx"));
+    assert!(page(&format!("http://127.0.0.1:{port}")).contains("Welcome to nginx"));
+    let nat = host(
+        "iptables",
+        &[
+            "--table",
+            "nat",
+            "--list",
+            "BALEIA",
+            "--numeric",
+            "--verbose",
+        ],
+    );
+    assert!(nat.contains(&format!("tcp dpt:{port} to:{ip}:80")), "{nat}");
+}
