@@ -9,7 +9,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::output::{created_since, docker_json, ellipsis, print_list, render_object, ListFlags};
+use super::output::{created_since, ellipsis, print_inspected, print_list, ListFlags};
 use super::Reported;
 use baleia_engine::archive::import::ImportOptions;
 use baleia_engine::format::units::human_size;
@@ -185,23 +185,6 @@ pub fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
     print_inspected(&found, a.format.as_deref(), failed)
 }
 
-fn print_inspected(found: &[Value], format: Option<&str>, failed: bool) -> Result<()> {
-    match format {
-        Some(f) => {
-            let mut out = String::new();
-            for v in found {
-                out.push_str(&render_object(f, v)?);
-            }
-            print!("{out}");
-        }
-        None => println!("{}", docker_json(&Value::Array(found.to_vec()))?),
-    }
-    if failed {
-        return Err(Reported(1).into());
-    }
-    Ok(())
-}
-
 fn inspect_images(e: &Engine, names: &[String], format: Option<&str>) -> Result<()> {
     let mut found = Vec::new();
     let mut failed = false;
@@ -214,20 +197,7 @@ fn inspect_images(e: &Engine, names: &[String], format: Option<&str>) -> Result<
             }
         }
     }
-    match format {
-        Some(f) => {
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&render_object(f, v)?);
-            }
-            print!("{out}");
-        }
-        None => println!("{}", docker_json(&Value::Array(found))?),
-    }
-    if failed {
-        return Err(Reported(1).into());
-    }
-    Ok(())
+    print_inspected(&found, format, failed)
 }
 
 /// Flags of `rmi` / `image rm`.

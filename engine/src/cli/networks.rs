@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::output::{confirm, docker_json, print_list, render_object, ListFlags};
+use super::output::{confirm, print_inspected, print_list, ListFlags};
 use super::Reported;
 use baleia_engine::network::create::NetworkOptions;
 use baleia_engine::network::ports::{host_ip, split_port};
@@ -237,18 +237,7 @@ fn inspect(e: &Engine, a: &InspectArgs) -> Result<()> {
             }
         }
     }
-    match &a.format {
-        Some(f) => {
-            for v in &found {
-                print!("{}", render_object(f, v)?);
-            }
-        }
-        None => println!("{}", docker_json(&Value::Array(found))?),
-    }
-    if failed {
-        return Err(Reported(1).into());
-    }
-    Ok(())
+    print_inspected(&found, a.format.as_deref(), failed)
 }
 
 fn rm(e: &Engine, a: &RmArgs) -> Result<()> {

@@ -117,6 +117,25 @@ pub fn confirm(warning: &str) -> Result<bool> {
     Ok(answer.trim().eq_ignore_ascii_case("y"))
 }
 
+/// Print inspected objects: through `-f` one by one, else as Docker's JSON array; then exit 1 if
+/// some name was not found (its error already printed).
+pub fn print_inspected(found: &[Value], format: Option<&str>, failed: bool) -> Result<()> {
+    match format {
+        Some(f) => {
+            let mut out = String::new();
+            for v in found {
+                out.push_str(&render_object(f, v)?);
+            }
+            print!("{out}");
+        }
+        None => println!("{}", docker_json(&Value::Array(found.to_vec()))?),
+    }
+    if failed {
+        return Err(super::Reported(1).into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
