@@ -151,6 +151,9 @@ fn user_bridge_names_resolve_both_ways_and_the_bridge_is_named_after_the_id() {
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", "conteiner2"]).contains(&ip2));
     assert!(exec_ok(&root, "conteiner2", &["ping", "-c1", "-W2", "conteiner1"]).contains(&ip1));
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", "web"]).contains(&ip2));
+    root.ok(&["rename", "conteiner2", "renamed2"]);
+    assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", "renamed2"]).contains(&ip2));
+    root.ok(&["rename", "renamed2", "conteiner2"]);
     let short2 = inspect(&root, "conteiner2", "{{.Id}}")[..12].to_string();
     assert!(exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", &short2]).contains(&ip2));
     assert!(exec_ok(&root, "conteiner1", &["cat", "/etc/resolv.conf"])
@@ -233,7 +236,7 @@ fn the_default_bridge_has_no_names_and_a_link_is_one_way() {
     );
     assert!(eth0.contains(&format!("inet {ip1}/16")), "{eth0}");
 
-    // The notes' `ping 8.8.8.8` becomes a ping of the gateway; then container to container.
+    // The notes ping an outside address; here the gateway stands in. Then container to container.
     exec_ok(&root, "conteiner1", &["ping", "-c1", "-W2", &gateway]);
     exec_ok(&root, "conteiner2", &["ping", "-c1", "-W2", &ip1]);
     assert!(exec_ok(&root, "conteiner2", &["ping", "-c1", "-W2", "conteiner1"]).contains(&ip1));

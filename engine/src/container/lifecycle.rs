@@ -263,7 +263,16 @@ impl Engine {
             )));
         }
         c.name = format!("/{}", new.trim_start_matches('/'));
-        self.save_container(&c)
+        self.save_container(&c)?;
+        // Its endpoints answer to the new name at once (embedded DNS, `network inspect`).
+        let _net = self.network_lock()?;
+        for mut n in self.read_networks()? {
+            if let Some(ep) = n.containers.get_mut(&c.id) {
+                ep.name = c.bare_name().to_string();
+                self.save_network(&n)?;
+            }
+        }
+        Ok(())
     }
 }
 
