@@ -24,6 +24,11 @@ pub struct Config {
     /// Turn on the host's `net.ipv4.ip_forward` when a bridge is made, as Docker does, so containers
     /// reach other networks; when false, forwarding is turned on for baleia's bridges only.
     pub ip_forward: bool,
+    /// Mirrors tried first for `docker.io` images (`https://mirror.example` or `http://127.0.0.1:5000`).
+    pub registry_mirrors: Vec<String>,
+    /// Registries reached over plain HTTP or with unverified TLS (`host:port`, or a CIDR such as
+    /// `10.0.0.0/8`); 127.0.0.0/8 is always one, as in Docker.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for Config {
@@ -32,6 +37,8 @@ impl Default for Config {
             bridge: "baleia0".into(),
             dns: Vec::new(),
             ip_forward: true,
+            registry_mirrors: Vec::new(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -85,13 +92,16 @@ mod tests {
         let p = dir.path().join("daemon.json");
         fs::write(
             &p,
-            br#"{"bridge": "baleia7", "dns": ["127.0.0.1"], "ip-forward": false, "debug": true}"#,
+            br#"{"bridge": "baleia7", "dns": ["127.0.0.1"], "ip-forward": false, "debug": true,
+                "registry-mirrors": ["http://127.0.0.1:5000"], "insecure-registries": ["10.0.0.0/8"]}"#,
         )
         .unwrap();
         let c = Config::read(&p).unwrap();
         assert_eq!(c.bridge, "baleia7");
         assert_eq!(c.dns, vec!["127.0.0.1"]);
         assert!(!c.ip_forward);
+        assert_eq!(c.registry_mirrors, vec!["http://127.0.0.1:5000"]);
+        assert_eq!(c.insecure_registries, vec!["10.0.0.0/8"]);
     }
 
     #[test]

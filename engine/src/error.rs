@@ -71,6 +71,9 @@ pub enum Error {
     /// An iptables change failed.
     #[error(transparent)]
     Firewall(#[from] crate::network::firewall::FirewallError),
+    /// Talking to a registry failed (pull, push, login, search).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// A Dockerfile instruction given to `import --change` that cannot be applied.
     #[error("invalid --change: {0}")]
     InvalidChange(String),

@@ -16,6 +16,7 @@ pub mod names;
 pub mod network;
 pub mod paths;
 pub mod reference;
+pub mod registry;
 pub mod sysinfo;
 
 pub use engine::Engine;
