@@ -102,6 +102,9 @@ pub struct CreateFlags {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
     /// The image.
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -115,6 +118,20 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
+    /// Create the container, pulling its image first as `--pull` says (missing: when not here).
+    fn create(&self, e: &Engine, opts: &CreateOptions) -> Result<Container> {
+        if self.pull == "always" {
+            super::registry::pull_for_run(e, &opts.image, false)?;
+        }
+        match e.create_container(opts) {
+            Err(Error::NoSuchImage(_)) if self.pull == "missing" => {
+                super::registry::pull_for_run(e, &opts.image, true)?;
+                Ok(e.create_container(opts)?)
+            }
+            r => Ok(r?),
+        }
+    }
+
     fn options(&self, attach: bool) -> Result<CreateOptions> {
         let mut port_bindings = Default::default();
         for p in &self.publish {
@@ -209,13 +226,7 @@ pub struct RunArgs {
 /// `run`.
 pub fn run(e: &Engine, a: &RunArgs) -> Result<()> {
     let opts = a.create.options(!a.detach)?;
-    let c = match e.create_container(&opts) {
-        Err(Error::NoSuchImage(name)) => {
-            eprintln!("Unable to find image '{name}' locally");
-            bail!("No such image: {name} (baleia has no registry client yet: load it with `baleia load`)");
-        }
-        r => r?,
-    };
+    let c = a.create.create(e, &opts)?;
     if a.detach {
         start_or_report(e, &c.id, None)?;
         println!("{}", c.id);
@@ -281,7 +292,7 @@ pub struct CreateArgs {
 
 /// `create`: prints the new ID.
 pub fn create(e: &Engine, a: &CreateArgs) -> Result<()> {
-    let c = e.create_container(&a.create.options(true)?)?;
+    let c = a.create.create(e, &a.create.options(true)?)?;
     println!("{}", c.id);
     Ok(())
 }

@@ -7,6 +7,7 @@ mod exec;
 mod images;
 mod networks;
 mod output;
+mod registry;
 mod stats;
 mod system;
 mod top;
@@ -81,6 +82,16 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(images::ImageCommand),
+    /// Download an image from a registry.
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(registry::PushArgs),
+    /// Authenticate to a registry.
+    Login(registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::LogoutArgs),
+    /// Search Docker Hub (or a registry's catalog) for images.
+    Search(registry::SearchArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(images::ImportArgs),
     /// Load an image from a tar archive or STDIN.
@@ -155,6 +166,11 @@ pub fn run(cli: Cli) -> Result<()> {
         )?),
         Command::Images(a) => images::images(&engine()?, &a),
         Command::Image(c) => images::image(engine, c),
+        Command::Pull(a) => registry::pull(&engine()?, &a),
+        Command::Push(a) => registry::push(&engine()?, &a),
+        Command::Login(a) => registry::login(&engine()?, &a),
+        Command::Logout(a) => registry::logout(&engine()?, &a),
+        Command::Search(a) => registry::search(&engine()?, &a),
         Command::Import(a) => images::import(&engine()?, &a),
         Command::Load(a) => images::load(&engine()?, &a),
         Command::Save(a) => images::save(&engine()?, &a),
