@@ -379,7 +379,9 @@ fn a_corrupted_blob_fails_the_pull_and_stores_nothing() {
     let root = Root::new();
     let target = format!("{a}/debian:latest");
     let err = fails(&root, &["pull", &target]);
+    // Docker: "filesystem layer verification failed for digest sha256:…", naming the blob.
     assert!(err.to_lowercase().contains("digest"), "{err}");
+    assert!(err.contains(&bad), "the message names the bad blob: {err}");
     assert!(ok(&root, &["images", "-aq"]).is_empty());
     assert!(ok(&root, &["images", "-q"]).is_empty());
     assert!(fails(&root, &["inspect", &target]).contains("No such"));
