@@ -11,6 +11,9 @@ packages=(
   # the tests: skopeo reads our archives, setpriv runs a command as a non-root user, a qemu guest
   # with a pure cgroup v2 hierarchy runs the cgroup v2 checks (this host is hybrid v1)
   skopeo util-linux qemu-system-x86 cpio xz-utils
+  # the registry tests and bench/pull.sh: a real registry (distribution v2) on 127.0.0.1, and
+  # htpasswd to make the bcrypt password file of its basic-auth variant
+  docker-registry apache2-utils
   # kernel plumbing the engine and labs show; curl plays the notes' outside client
   iproute2 iptables procps curl bridge-utils tcpdump
 )
