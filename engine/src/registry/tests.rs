@@ -453,3 +453,105 @@ fn catalog_search_and_credentials() {
     assert!(err.starts_with("pull access denied for"), "{err}");
     assert_store_empty(&c);
 }
+
+/// Copy a `docker save` archive to the registry with skopeo (`extra`: its compression/format flags).
+fn skopeo_copy(archive: &Path, dest: &str, extra: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The raw manifest and its digest, as the registry serves it.
+fn raw_manifest(reg: &Registry, path: &str, tag: &str) -> (Vec<u8>, Digest) {
+    let ep = Endpoint::direct(&reg.host(), &crate::config::Config::default());
+    let c = super::client::client_for(&ep, false);
+    let r = oci_client::Reference::with_tag(reg.host(), path.into(), tag.into());
+    let rt = super::client::runtime().unwrap();
+    let accept = [
+        super::manifest::DOCKER_MANIFEST,
+        super::manifest::OCI_MANIFEST,
+    ];
+    let (bytes, _) = rt
+        .block_on(c.pull_manifest_raw(&r, &oci_client::secrets::RegistryAuth::Anonymous, &accept))
+        .unwrap();
+    let d = Digest::of(&bytes);
+    (bytes.to_vec(), d)
+}
+
+#[test]
+fn gzip_zstd_and_index_images_from_skopeo() {
+    if Command::new("skopeo").arg("--version").output().is_err() {
+        eprintln!("skopeo is not installed: skipped");
+        return;
+    }
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, id) = image_archive("sk/x:gz", "gz");
+    let gz_file = dir.path().join("gz.tar");
+    fs::write(&gz_file, archive).unwrap();
+    let (archive, _) = image_archive("sk/x:zst", "zst");
+    let zst_file = dir.path().join("zst.tar");
+    fs::write(&zst_file, archive).unwrap();
+    let repo = format!("{}/sk/x", reg.host());
+    skopeo_copy(&gz_file, &format!("{repo}:gz"), &[]);
+    skopeo_copy(
+        &zst_file,
+        &format!("{repo}:zst"),
+        &["--format", "oci", "--dest-compress-format", "zstd"],
+    );
+    let (gz_manifest, gz_digest) = raw_manifest(&reg, "sk/x", "gz");
+    let gz_text = String::from_utf8_lossy(&gz_manifest);
+    assert!(gz_text.contains("diff.tar.gzip"), "{gz_text}");
+    let (zst_manifest, zst_digest) = raw_manifest(&reg, "sk/x", "zst");
+    assert!(String::from_utf8_lossy(&zst_manifest).contains("tar+zstd"));
+
+    let (_d, e) = engine();
+    e.pull(&format!("{repo}:gz"), false, &mut |_| {}).unwrap();
+    assert_eq!(e.resolve_image(&format!("{repo}:gz")).unwrap().id, id);
+    e.pull(&format!("{repo}:zst"), false, &mut |_| {}).unwrap();
+    // Converting to OCI, skopeo rewrites the config: the layers are what must match.
+    let z = e.resolve_image(&format!("{repo}:zst")).unwrap();
+    e.load(&fs::read(&zst_file).unwrap()[..]).unwrap();
+    let want = e.resolve_image("sk/x:zst").unwrap();
+    assert_eq!(z.diff_ids().unwrap(), want.diff_ids().unwrap());
+
+    // An OCI index: another architecture's entry first, then this host's.
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": super::manifest::OCI_INDEX,
+        "manifests": [
+            {"mediaType": super::manifest::OCI_MANIFEST, "digest": zst_digest.to_string(), "size": zst_manifest.len(),
+             "platform": {"os": "linux", "architecture": "s390x"}},
+            {"mediaType": super::manifest::DOCKER_MANIFEST, "digest": gz_digest.to_string(), "size": gz_manifest.len(),
+             "platform": {"os": "linux", "architecture": crate::archive::import::go_arch()}},
+        ]
+    });
+    let body = serde_json::to_vec(&index).unwrap();
+    let index_digest = Digest::of(&body);
+    {
+        let ep = Endpoint::direct(&reg.host(), &crate::config::Config::default());
+        let c = super::client::client_for(&ep, false);
+        let r = oci_client::Reference::with_tag(reg.host(), "sk/x".into(), "multi".into());
+        let rt = super::client::runtime().unwrap();
+        rt.block_on(c.push_manifest_raw(
+            &r,
+            body,
+            reqwest::header::HeaderValue::from_static(super::manifest::OCI_INDEX),
+        ))
+        .unwrap();
+    }
+    let (_d2, f) = engine();
+    let (r, ev) = collect(|p| f.pull(&format!("{repo}:multi"), false, p));
+    r.unwrap();
+    assert_eq!(f.resolve_image(&format!("{repo}:multi")).unwrap().id, id);
+    assert!(lines(&ev).contains(&format!("Digest: {index_digest}")));
+}
