@@ -555,3 +555,40 @@ fn gzip_zstd_and_index_images_from_skopeo() {
     assert_eq!(f.resolve_image(&format!("{repo}:multi")).unwrap().id, id);
     assert!(lines(&ev).contains(&format!("Digest: {index_digest}")));
 }
+
+/// Timing on a real image: `BALEIA_BENCH_ARCHIVE=$(labs/images/build.sh debian) cargo test -p
+/// baleia-engine --lib registry::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_pull_of_an_archive() {
+    let Some(path) = std::env::var_os("BALEIA_BENCH_ARCHIVE") else {
+        eprintln!("BALEIA_BENCH_ARCHIVE is not set: skipped");
+        return;
+    };
+    let reg = Registry::start();
+    let (_d1, a) = engine();
+    let loaded = a.load(fs::File::open(&path).unwrap()).unwrap();
+    let super::super::archive::load::LoadEvent::Tagged(tag) = &loaded[0] else {
+        panic!("untagged archive")
+    };
+    let id = a.resolve_image(tag).unwrap().id;
+    let name = format!("{}/bench/image:v1", reg.host());
+    a.tag(tag, &name).unwrap();
+    let t = Instant::now();
+    a.push(&name, false, &mut |_| {}).unwrap();
+    eprintln!("push (uncompressed layers): {:?}", t.elapsed());
+    let (_d2, b) = engine();
+    let t = Instant::now();
+    b.pull(&name, false, &mut |_| {}).unwrap();
+    eprintln!("pull (uncompressed layers): {:?}", t.elapsed());
+    assert_eq!(b.resolve_image(&name).unwrap().id, id);
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        let gz = format!("{}/bench/gzip:v1", reg.host());
+        skopeo_copy(Path::new(&path), &gz, &[]);
+        let (_d3, c) = engine();
+        let t = Instant::now();
+        c.pull(&gz, false, &mut |_| {}).unwrap();
+        eprintln!("pull (gzip layers): {:?}", t.elapsed());
+        assert_eq!(c.resolve_image(&gz).unwrap().id, id);
+    }
+}
