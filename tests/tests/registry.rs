@@ -550,7 +550,9 @@ fn login_and_logout_store_and_remove_credentials() {
     ok(&root, &["rmi", &target]);
     let err = fails(&root, &["pull", &target]).to_lowercase();
     assert!(
-        err.contains("no basic auth credentials") || err.contains("unauthorized"),
+        err.contains("no basic auth credentials")
+            || err.contains("unauthorized")
+            || err.contains("pull access denied"),
         "{err}"
     );
 

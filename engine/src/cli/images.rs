@@ -37,6 +37,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(SaveArgs),
+    /// Download an image from a registry.
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(super::registry::PushArgs),
 }
 
 /// Run an `image` subcommand.
@@ -51,6 +55,8 @@ pub fn image(engine: impl Fn() -> baleia_engine::Result<Engine>, c: ImageCommand
         ImageCommand::Import(a) => import(&e, &a),
         ImageCommand::Load(a) => load(&e, &a),
         ImageCommand::Save(a) => save(&e, &a),
+        ImageCommand::Pull(a) => super::registry::pull(&e, &a),
+        ImageCommand::Push(a) => super::registry::push(&e, &a),
     }
 }
 

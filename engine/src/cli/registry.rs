@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::output::{ellipsis, print_list};
 use baleia_engine::format::units::human_size;
-use baleia_engine::registry::Progress;
 use baleia_engine::reference::Reference;
+use baleia_engine::registry::Progress;
 use baleia_engine::Engine;
 
 /// Flags of `pull`.
@@ -157,16 +157,15 @@ fn bar(current: u64, total: u64) -> String {
         b.push(if done as u64 == WIDTH { '=' } else { '>' });
     }
     b.push_str(&" ".repeat(WIDTH as usize - done));
-    format!(
-        "[{b}] {:>8}/{}",
-        human_size(current),
-        human_size(total)
-    )
+    format!("[{b}] {:>8}/{}", human_size(current), human_size(total))
 }
 
 /// `pull`.
 pub fn pull(e: &Engine, a: &PullArgs) -> Result<()> {
     let r = Reference::parse(&a.name)?;
+    if a.all_tags && (r.tag.is_some() || r.digest.is_some()) {
+        bail!("tag can't be used with --all-tags/-a");
+    }
     if r.tag.is_none() && r.digest.is_none() && !a.all_tags && !a.quiet {
         println!("Using default tag: latest");
     }
@@ -329,8 +328,14 @@ mod tests {
     #[test]
     fn plain_lines_leave_out_the_bars_and_a_terminal_redraws_in_place() {
         let mut plain = Display::new(Vec::new(), false, false);
-        plain.show(Progress::Start("latest: Pulling from library/busybox".into()));
-        for (status, cur) in [("Pulling fs layer", 0), ("Downloading", 5), ("Pull complete", 10)] {
+        plain.show(Progress::Start(
+            "latest: Pulling from library/busybox".into(),
+        ));
+        for (status, cur) in [
+            ("Pulling fs layer", 0),
+            ("Downloading", 5),
+            ("Pull complete", 10),
+        ] {
             plain.show(Progress::Layer {
                 id: "9ad63333ebc9".into(),
                 status: status.into(),

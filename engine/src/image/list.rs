@@ -61,8 +61,19 @@ impl Engine {
                 size,
             };
             if tags.is_empty() {
-                if want.is_none() {
+                // Pulled by digest only: its repository, no tag, as Docker lists it.
+                let by_digest: Vec<(&str, &str)> =
+                    digests.iter().filter_map(|d| d.rsplit_once('@')).collect();
+                if by_digest.is_empty() && want.is_none() {
                     rows.push(row("<none>".into(), "<none>".into(), "<none>".into()));
+                }
+                for (repo, digest) in by_digest {
+                    if want
+                        .as_ref()
+                        .is_none_or(|(name, tag)| name == repo && tag.is_none())
+                    {
+                        rows.push(row(repo.to_string(), "<none>".into(), digest.to_string()));
+                    }
                 }
                 continue;
             }
