@@ -200,6 +200,10 @@ pub fn pull_for_run(e: &Engine, name: &str, missing: bool) -> Result<()> {
 
 /// `push`.
 pub fn push(e: &Engine, a: &PushArgs) -> Result<()> {
+    let r = Reference::parse(&a.name)?;
+    if r.tag.is_none() && !a.all_tags && !a.quiet {
+        println!("Using default tag: latest");
+    }
     let stdout = std::io::stdout();
     let live = stdout.is_terminal();
     let mut d = Display::new(stdout.lock(), live, a.quiet);
