@@ -98,6 +98,10 @@ impl Root {
         std::fs::write(root.config_file(), cfg.to_string()).expect("daemon.json");
         root
     }
+    /// The Docker client config folder (`config.json` with `login`'s credentials) of this root.
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
     /// The `daemon.json` this root's commands read.
     pub fn config_file(&self) -> PathBuf {
         self.dir.path().join("daemon.json")
@@ -123,6 +127,10 @@ impl Root {
         let mut c = Command::new(baleia_bin());
         c.env("BALEIA_ROOT", self.path())
             .env("BALEIA_CONFIG", self.config_file())
+            // Its own Docker client config (credentials), and loopback never through a proxy.
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env("NO_PROXY", "127.0.0.1")
+            .env("no_proxy", "127.0.0.1")
             .args(args)
             .stdin(Stdio::null());
         if let (None, Some(init)) = (std::env::var_os("BALEIA_INIT"), static_init()) {

@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use baleia_tests::registry::{
@@ -15,59 +15,16 @@ use baleia_tests::registry::{
 use baleia_tests::*;
 use serde_json::Value;
 
-/// A baleia command that only ever reaches the loopback directly (never through a proxy a host
-/// may set) and reads the Docker client config from the root's own scratch folder.
-fn cmd(root: &Root, args: &[&str]) -> Command {
-    let mut c = root.cmd(args);
-    c.env("DOCKER_CONFIG", docker_config(root))
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1");
-    c
-}
-
-fn docker_config(root: &Root) -> std::path::PathBuf {
-    root.scratch().join("docker-config")
-}
-
-fn run(root: &Root, args: &[&str]) -> Output {
-    cmd(root, args).output().expect("run baleia")
-}
-
-/// Run, insist on success, return stdout.
-fn ok(root: &Root, args: &[&str]) -> String {
-    let o = run(root, args);
-    assert!(
-        o.status.success(),
-        "baleia {args:?} failed ({}):\n{}{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
-
-/// Run, insist on failure, return stderr.
-fn fails(root: &Root, args: &[&str]) -> String {
-    let o = run(root, args);
-    assert!(
-        !o.status.success(),
-        "baleia {args:?} should have failed:\n{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stderr)
-}
-
 fn id_of(root: &Root, name: &str) -> String {
-    ok(root, &["inspect", "-f", "{{.Id}}", name])
+    root.ok(&["inspect", "-f", "{{.Id}}", name])
         .trim()
         .to_string()
 }
 
 /// `tag` then `push`; the digest from Docker's last line `TAG: digest: sha256:… size: N`.
 fn tag_and_push(root: &Root, image: &str, target: &str) -> String {
-    ok(root, &["tag", image, target]);
-    let out = ok(root, &["push", target]);
+    root.ok(&["tag", image, target]);
+    let out = root.ok(&["push", target]);
     let (repo, tag) = target.rsplit_once(':').expect("target has a tag");
     assert!(
         out.contains(&format!("The push refers to repository [{repo}]")),
@@ -194,7 +151,7 @@ fn push_then_pull_into_a_fresh_root_gives_the_same_images() {
         assert_eq!(reg.tags(name), ["v1"]);
     }
     // Pushing again uploads nothing new and announces the same digest.
-    let again = ok(&src, &["push", &format!("{a}/busybox:v1")]);
+    let again = src.ok(&["push", &format!("{a}/busybox:v1")]);
     assert_eq!(
         pushed_digest(&again, "v1"),
         reg.manifest("busybox", "v1").unwrap().1
@@ -203,7 +160,7 @@ fn push_then_pull_into_a_fresh_root_gives_the_same_images() {
     let dst = Root::new();
     for name in ["busybox", "debian"] {
         let target = format!("{a}/{name}:v1");
-        let out = ok(&dst, &["pull", &target]);
+        let out = dst.ok(&["pull", &target]);
         assert!(out.contains("v1: Pulling from "), "{out}");
         assert!(
             out.contains(&format!("Status: Downloaded newer image for {target}")),
@@ -214,18 +171,15 @@ fn push_then_pull_into_a_fresh_root_gives_the_same_images() {
     }
     // The layers arrived whole: the same files in a container of either root.
     let show = |r: &Root, image: &str| {
-        ok(
-            r,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                image,
-                "cat",
-                "/etc/os-release",
-            ],
-        )
+        r.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "cat",
+            "/etc/os-release",
+        ])
     };
     assert_eq!(show(&dst, &format!("{a}/debian:v1")), show(&src, "debian"));
 }
@@ -239,7 +193,7 @@ fn pull_by_digest() {
     let by_digest = format!("{a}/busybox@{digest}");
 
     let dst = Root::new();
-    let out = ok(&dst, &["pull", &by_digest]);
+    let out = dst.ok(&["pull", &by_digest]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert!(
         out.contains(&format!("Status: Downloaded newer image for {by_digest}")),
@@ -248,15 +202,12 @@ fn pull_by_digest() {
     assert_eq!(out.lines().last(), Some(by_digest.as_str()), "{out}");
     assert_eq!(id_of(&dst, &by_digest), id_of(&src, "busybox"));
     // No tag comes with a digest pull; the digest is listed.
-    let listed = ok(
-        &dst,
-        &[
-            "images",
-            "--digests",
-            "--format",
-            "{{.Repository}} {{.Tag}} {{.Digest}}",
-        ],
-    );
+    let listed = dst.ok(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Tag}} {{.Digest}}",
+    ]);
     assert_eq!(
         listed.trim(),
         format!("{a}/busybox <none> {digest}"),
@@ -264,7 +215,7 @@ fn pull_by_digest() {
     );
     // A digest the registry does not have.
     let zero = format!("{a}/busybox@sha256:{}", "0".repeat(64));
-    let err = fails(&dst, &["pull", &zero]);
+    let err = dst.fails(&["pull", &zero]);
     assert!(err.contains("not found"), "{err}");
 }
 
@@ -275,9 +226,9 @@ fn a_second_pull_is_up_to_date_and_changes_nothing() {
     reg.push_lab_image("busybox:v1", &lab_archive("busybox"));
     let root = Root::new();
     let target = format!("{a}/busybox:v1");
-    ok(&root, &["pull", &target]);
+    root.ok(&["pull", &target]);
     let before = root.tree();
-    let out = ok(&root, &["pull", &target]);
+    let out = root.ok(&["pull", &target]);
     assert!(
         out.contains(&format!("Status: Image is up to date for {target}")),
         "{out}"
@@ -285,7 +236,7 @@ fn a_second_pull_is_up_to_date_and_changes_nothing() {
     assert!(!out.contains("Downloaded newer image"), "{out}");
     assert_eq!(root.tree(), before);
     // `-q` prints the name only.
-    assert_eq!(ok(&root, &["pull", "-q", &target]), format!("{target}\n"));
+    assert_eq!(root.ok(&["pull", "-q", &target]), format!("{target}\n"));
 }
 
 #[test]
@@ -300,12 +251,12 @@ fn pull_all_tags() {
     reg.push_lab_image("other:one", &busybox);
 
     let root = Root::new();
-    let out = ok(&root, &["pull", "-a", &format!("{a}/lab")]);
+    let out = root.ok(&["pull", "-a", &format!("{a}/lab")]);
     assert!(
         out.contains(&format!("Status: Downloaded newer image for {a}/lab")),
         "{out}"
     );
-    let listed = ok(&root, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let listed = root.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     let mut names: Vec<&str> = listed.lines().collect();
     names.sort();
     assert_eq!(
@@ -329,7 +280,7 @@ fn pull_all_tags() {
         archive_image_id(&debian)
     );
     // -a with a tag is refused, as in Docker.
-    let err = fails(&root, &["pull", "-a", &format!("{a}/lab:one")]);
+    let err = root.fails(&["pull", "-a", &format!("{a}/lab:one")]);
     assert!(err.contains("tag can't be used with --all-tags"), "{err}");
 }
 
@@ -341,20 +292,17 @@ fn pull_an_image_skopeo_pushed() {
     reg.push_lab_image("tools/debian:bookworm", &archive);
     let root = Root::new();
     let target = format!("{a}/tools/debian:bookworm");
-    ok(&root, &["pull", &target]);
+    root.ok(&["pull", &target]);
     assert_eq!(id_of(&root, &target), archive_image_id(&archive));
-    let out = ok(
-        &root,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &target,
-            "cat",
-            "/etc/debian_version",
-        ],
-    );
+    let out = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &target,
+        "cat",
+        "/etc/debian_version",
+    ]);
     assert!(out.starts_with("12."), "{out}");
 }
 
@@ -378,18 +326,18 @@ fn a_corrupted_blob_fails_the_pull_and_stores_nothing() {
 
     let root = Root::new();
     let target = format!("{a}/debian:latest");
-    let err = fails(&root, &["pull", &target]);
+    let err = root.fails(&["pull", &target]);
     // Docker: "filesystem layer verification failed for digest sha256:…", naming the blob.
     assert!(err.to_lowercase().contains("digest"), "{err}");
     assert!(err.contains(&bad), "the message names the bad blob: {err}");
-    assert!(ok(&root, &["images", "-aq"]).is_empty());
-    assert!(ok(&root, &["images", "-q"]).is_empty());
-    assert!(fails(&root, &["inspect", &target]).contains("No such"));
+    assert!(root.ok(&["images", "-aq"]).is_empty());
+    assert!(root.ok(&["images", "-q"]).is_empty());
+    assert!(root.fails(&["inspect", &target]).contains("No such"));
     assert_eq!(layer_dirs(&root), Vec::<String>::new());
 
     // Nothing half-done stays in the way: once the blob is right again, the pull goes through.
     std::fs::write(&path, good).unwrap();
-    ok(&root, &["pull", &target]);
+    root.ok(&["pull", &target]);
     assert_eq!(id_of(&root, &target), archive_image_id(&archive));
 }
 
@@ -398,7 +346,7 @@ fn a_registry_that_is_down_is_one_clear_error() {
     let port = free_port();
     let root = Root::new();
     let start = Instant::now();
-    let o = run(&root, &["pull", &format!("127.0.0.1:{port}/busybox:v1")]);
+    let o = root.run(&["pull", &format!("127.0.0.1:{port}/busybox:v1")]);
     assert!(!o.status.success());
     assert!(
         start.elapsed() < Duration::from_secs(30),
@@ -412,7 +360,7 @@ fn a_registry_that_is_down_is_one_clear_error() {
         lines[0].to_lowercase().contains("connection refused"),
         "{err}"
     );
-    assert!(ok(&root, &["images", "-q"]).is_empty());
+    assert!(root.ok(&["images", "-q"]).is_empty());
 }
 
 #[test]
@@ -420,7 +368,7 @@ fn pull_of_a_repository_the_registry_lacks_says_not_found() {
     let reg = LocalRegistry::start();
     let a = reg.addr();
     let root = Root::new();
-    let o = run(&root, &["pull", &format!("{a}/nosuch")]);
+    let o = root.run(&["pull", &format!("{a}/nosuch")]);
     assert!(!o.status.success());
     // Docker: "Using default tag: latest", then
     // "manifest for 127.0.0.1:PORT/nosuch:latest not found: manifest unknown: manifest unknown".
@@ -432,7 +380,7 @@ fn pull_of_a_repository_the_registry_lacks_says_not_found() {
     let err = text(&o.stderr);
     assert!(err.contains(&format!("{a}/nosuch:latest")), "{err}");
     assert!(err.contains("not found"), "{err}");
-    assert!(ok(&root, &["images", "-q"]).is_empty());
+    assert!(root.ok(&["images", "-q"]).is_empty());
 }
 
 #[test]
@@ -442,7 +390,7 @@ fn run_pulls_an_image_it_does_not_have() {
     reg.push_lab_image("busybox:v1", &lab_archive("busybox"));
     let root = Root::new();
     let target = format!("{a}/busybox:v1");
-    let o = run(&root, &["run", "--rm", &target, "echo", "hi"]);
+    let o = root.run(&["run", "--rm", &target, "echo", "hi"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -456,7 +404,7 @@ fn run_pulls_an_image_it_does_not_have() {
         "{err}"
     );
     // Now it is there: no second pull.
-    let o = run(&root, &["run", "--rm", &target, "echo", "again"]);
+    let o = root.run(&["run", "--rm", &target, "echo", "again"]);
     assert!(o.status.success());
     assert_eq!(text(&o.stdout), "again\n");
     assert!(!text(&o.stderr).contains("Unable to find image"));
@@ -475,7 +423,8 @@ fn a_registry_mirror_serves_docker_io_names() {
     // Offline: anything but the loopback goes to a proxy nobody runs, so a fall back to
     // registry-1.docker.io could only fail.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let o = cmd(&root, &["pull", "busybox"])
+    let o = root
+        .cmd(&["pull", "busybox"])
         .env("HTTPS_PROXY", &dead)
         .env("https_proxy", &dead)
         .env("HTTP_PROXY", &dead)
@@ -494,7 +443,7 @@ fn a_registry_mirror_serves_docker_io_names() {
     // The lab's own busybox (built here, unlike Docker Hub's): it came from the mirror.
     assert_eq!(id_of(&root, "busybox"), archive_image_id(&archive));
     assert_eq!(
-        ok(&root, &["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        root.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
         "busybox:latest\n"
     );
 }
@@ -506,18 +455,18 @@ fn login_and_logout_store_and_remove_credentials() {
     let reg = LocalRegistry::with_htpasswd("alice", "s3cret");
     let a = reg.addr();
     let root = Root::with_lab_images(&["busybox"]);
-    let config = docker_config(&root).join("config.json");
+    let config = root.docker_config().join("config.json");
 
     // Without credentials the registry says no.
     let target = format!("{a}/busybox:v1");
-    ok(&root, &["tag", "busybox", &target]);
-    let err = fails(&root, &["push", &target]).to_lowercase();
+    root.ok(&["tag", "busybox", &target]);
+    let err = root.fails(&["push", &target]).to_lowercase();
     assert!(
         err.contains("no basic auth credentials") || err.contains("unauthorized"),
         "{err}"
     );
 
-    let o = run(&root, &["login", "-u", "alice", "-p", "s3cret", a]);
+    let o = root.run(&["login", "-u", "alice", "-p", "s3cret", a]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("Login Succeeded"));
     assert!(
@@ -535,10 +484,10 @@ fn login_and_logout_store_and_remove_credentials() {
     // Logged in, push and pull go through.
     tag_and_push(&root, "busybox", &target);
     assert_eq!(reg.tags("busybox"), ["v1"]);
-    ok(&root, &["rmi", &target]);
-    ok(&root, &["pull", &target]);
+    root.ok(&["rmi", &target]);
+    root.ok(&["pull", &target]);
 
-    let out = ok(&root, &["logout", a]);
+    let out = root.ok(&["logout", a]);
     assert!(
         out.contains(&format!("Removing login credentials for {a}")),
         "{out}"
@@ -547,8 +496,8 @@ fn login_and_logout_store_and_remove_credentials() {
     assert!(saved["auths"].get(a).is_none(), "{saved}");
     let mode = std::fs::metadata(&config).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    ok(&root, &["rmi", &target]);
-    let err = fails(&root, &["pull", &target]).to_lowercase();
+    root.ok(&["rmi", &target]);
+    let err = root.fails(&["pull", &target]).to_lowercase();
     assert!(
         err.contains("no basic auth credentials")
             || err.contains("unauthorized")
@@ -557,7 +506,7 @@ fn login_and_logout_store_and_remove_credentials() {
     );
 
     // The password from stdin, as Docker advises.
-    let mut c = cmd(&root, &["login", "-u", "alice", "--password-stdin", a]);
+    let mut c = root.cmd(&["login", "-u", "alice", "--password-stdin", a]);
     let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -581,16 +530,16 @@ fn login_with_a_wrong_password_is_unauthorized() {
     let reg = LocalRegistry::with_htpasswd("alice", "s3cret");
     let a = reg.addr();
     let root = Root::new();
-    let err = fails(&root, &["login", "-u", "alice", "-p", "wrong", a]);
+    let err = root.fails(&["login", "-u", "alice", "-p", "wrong", a]);
     // Docker: "login attempt to http://127.0.0.1:PORT/v2/ failed with status: 401 Unauthorized".
     assert!(err.to_lowercase().contains("unauthorized"), "{err}");
-    let config = docker_config(&root).join("config.json");
+    let config = root.docker_config().join("config.json");
     if config.exists() {
         let saved = read_json(&config);
         assert!(saved["auths"].get(a).is_none(), "{saved}");
     }
     // A user nobody created.
-    let err = fails(&root, &["login", "-u", "mallory", "-p", "s3cret", a]);
+    let err = root.fails(&["login", "-u", "mallory", "-p", "s3cret", a]);
     assert!(err.to_lowercase().contains("unauthorized"), "{err}");
 }
 
@@ -604,7 +553,7 @@ fn search_lists_the_registry_catalog() {
     reg.push_lab_image("debian:latest", &lab_archive("debian"));
     let root = Root::new();
 
-    let out = ok(&root, &["search", &format!("{a}/busy")]);
+    let out = root.ok(&["search", &format!("{a}/busy")]);
     let mut lines = out.lines();
     let header = lines.next().expect("a header");
     assert!(header.starts_with("NAME"), "{out}");
@@ -621,10 +570,7 @@ fn search_lists_the_registry_catalog() {
     );
     assert!(!out.contains("debian"), "{out}");
 
-    let names = ok(
-        &root,
-        &["search", "--format", "{{.Name}}", &format!("{a}/deb")],
-    );
+    let names = root.ok(&["search", "--format", "{{.Name}}", &format!("{a}/deb")]);
     let names: Vec<&str> = names.lines().collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(
@@ -632,6 +578,6 @@ fn search_lists_the_registry_catalog() {
         "{names:?}"
     );
     // A term nothing matches: the header only.
-    let out = ok(&root, &["search", &format!("{a}/nothing-like-it")]);
+    let out = root.ok(&["search", &format!("{a}/nothing-like-it")]);
     assert_eq!(out.lines().count(), 1, "{out}");
 }
