@@ -120,12 +120,15 @@ impl Engine {
             let _ = t.join();
         }
         let fetched = fetched?;
-        report.line(format!("Digest: {}", fetched.repo_digest));
         let _lock = self.lock(Mode::Exclusive)?;
         crate::layer::clean_stale_staging(&self.paths)?;
         let result = self.commit_pull(r, &fetched, report);
         if result.is_err() {
             let _ = self.collect_garbage();
+        }
+        if result.is_ok() {
+            // After every layer's "Pull complete", as Docker prints it.
+            report.line(format!("Digest: {}", fetched.repo_digest));
         }
         result
     }
