@@ -57,6 +57,22 @@ impl Daemon {
             .expect("run docker")
     }
 
+    /// Run `docker` with `input` on its stdin.
+    fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Run `docker`, insist on success, return stdout.
     fn ok(&self, args: &[&str]) -> String {
         let o = self.docker(args);
@@ -254,6 +270,34 @@ fn docker_cli_runs_containers_that_outlive_the_daemon() {
     assert!(ps.contains("talker Exited (3)"), "{ps}");
     let pruned = d.ok(&["container", "prune", "-f"]);
     assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+
+    // Attached runs: output on the right streams, the exit code, stdin, --rm, start -a.
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "attached",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(
+        (text(&o.stdout), text(&o.stderr)),
+        ("out\n".into(), "err\n".into())
+    );
+    let o = d.docker(&["start", "-a", "attached"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(text(&o.stdout), "out\n");
+    d.ok(&["rm", "attached"]);
+    let o = d.docker(&["run", "--rm", "busybox", "true"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = d.docker_with_input(
+        &["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"],
+        b"hello\n",
+    );
+    assert_eq!(text(&o.stdout), "HELLO\n", "{}", text(&o.stderr));
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone");
 
     // A container keeps running across a daemon restart.
     let id = d.ok(&["run", "-d", "--name", "lasting", "busybox", "sleep", "300"]);

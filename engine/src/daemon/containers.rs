@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::routes::{blocking, flag};
+use super::routes::{blocking, flag, AppState};
 use crate::container::create::CreateOptions;
 use crate::container::{Container, HostConfig};
 use crate::engine::Engine;
@@ -302,19 +302,36 @@ pub async fn create(
         .into_response())
 }
 
-/// `POST /containers/{id}/start`: 204, or 304 when it already runs.
+/// `POST /containers/{id}/start`: 204, or 304 when it already runs. A client attached before
+/// the start gets the monitor's stream (PID 1 waits for it).
 pub async fn start(
-    State(e): State<Engine>,
+    State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let e = s.engine.clone();
+    let c = blocking(move || Ok(e.resolve_container(&id)?)).await?;
+    if c.state.running {
+        return Ok(StatusCode::NOT_MODIFIED);
+    }
+    let waiting = s.pending.take(&c.id);
+    let e = s.engine.clone();
+    let id = c.id.clone();
     blocking(move || {
-        if e.resolve_container(&id)?.state.running {
-            return Ok(StatusCode::NOT_MODIFIED);
+        match waiting {
+            Some((hello, tx)) => {
+                if let (_, Some(stream)) = e.start_container(&id, Some(&hello))? {
+                    let _ = tx.send(stream);
+                }
+            }
+            None => {
+                e.start_container(&id, None)?;
+            }
         }
-        e.start_container(&id, None)?;
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     })
-    .await
+    .await?;
+    let _ = s.started.send(c.id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Query of `stop` and `restart`.
@@ -392,13 +409,37 @@ pub async fn kill(
     .await
 }
 
-/// `POST /containers/{id}/wait`: the 200 header at once, then `{"StatusCode": N, "Error": null}`
-/// when the container is not running (the CLI waits for the header before it starts one).
-pub async fn wait(State(e): State<Engine>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let lookup = e.clone();
-    let c = blocking(move || Ok(lookup.resolve_container(&id)?)).await?;
+/// Query of `wait`.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// `POST /containers/{id}/wait?condition=`: the 200 header at once, then
+/// `{"StatusCode": N, "Error": null}` when the container is not running (`not-running`), or after
+/// its next exit (`next-exit`, `removed`: the CLI waits for the header before it starts one).
+pub async fn wait(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let mut started = s.started.subscribe();
+    let e = s.engine.clone();
+    let c = blocking(move || Ok(e.resolve_container(&id)?)).await?;
+    let next = matches!(q.condition.as_deref(), Some("next-exit" | "removed"));
+    let e = s.engine.clone();
     let body = futures::stream::once(async move {
-        let code = tokio::task::spawn_blocking(move || e.wait_container(&c.id)).await;
+        if next && !c.state.running {
+            wait_for_start(&e, &c, &mut started).await;
+        }
+        let code = tokio::task::spawn_blocking(move || {
+            let code = e.wait_exit(&c, None)?;
+            Ok::<_, Error>(match e.load_container(&c.id)? {
+                Some(c) => c.state.exit_code,
+                None => code.unwrap_or(c.state.exit_code),
+            })
+        })
+        .await;
         let v = match code {
             Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
             Ok(Err(err)) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
@@ -411,6 +452,35 @@ pub async fn wait(State(e): State<Engine>, Path(id): Path<String>) -> Result<Res
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// Until this daemon starts `c` (or, if another client starts it, its record says it started
+/// again).
+async fn wait_for_start(
+    e: &Engine,
+    c: &Container,
+    started: &mut tokio::sync::broadcast::Receiver<String>,
+) {
+    let id = c.id.as_str();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), started.recv()).await {
+            Ok(Ok(s)) if s == id => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+            Ok(Err(_)) | Err(_) => {
+                let e = e.clone();
+                let (id, before) = (id.to_string(), c.state.started_at.clone());
+                let ran = tokio::task::spawn_blocking(move || {
+                    e.load_container(&id)
+                        .map(|c| c.is_none_or(|c| c.state.running || c.state.started_at != before))
+                })
+                .await;
+                if !matches!(ran, Ok(Ok(false))) {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Query of `DELETE /containers/{id}`.

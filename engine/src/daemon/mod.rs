@@ -2,6 +2,7 @@
 //! `docker` CLI drives this engine. Handlers run the engine's synchronous operations on tokio's
 //! blocking pool; containers keep running when the daemon stops (each has its own monitor).
 
+mod attach;
 mod containers;
 mod errors;
 mod images;

@@ -8,11 +8,33 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::errors::ApiError;
-use super::{containers, images, networks, system, API_VERSION};
+use super::{attach, containers, images, networks, system, API_VERSION};
 use crate::engine::Engine;
+
+/// What handlers share: the engine, clients waiting to attach, and news of starts.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine (its operations are synchronous: run them with [`blocking`]).
+    pub engine: Engine,
+    /// Attached clients waiting for their container to start.
+    pub pending: attach::Pending,
+    /// IDs of containers this daemon started (for `wait?condition=next-exit`).
+    pub started: tokio::sync::broadcast::Sender<String>,
+}
+
+impl axum::extract::FromRef<AppState> for Engine {
+    fn from_ref(s: &AppState) -> Engine {
+        s.engine.clone()
+    }
+}
 
 /// Every endpoint, reachable with or without a `/vX.Y` prefix.
 pub fn router(engine: Engine) -> Router {
+    let state = AppState {
+        engine,
+        pending: attach::Pending::default(),
+        started: tokio::sync::broadcast::channel(64).0,
+    };
     let api = Router::new()
         .route("/_ping", get(system::ping))
         .route("/version", get(system::version))
@@ -42,12 +64,13 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(attach::attach))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
         .fallback(not_found)
-        .with_state(engine);
+        .with_state(state);
     Router::new()
         .fallback_service(api)
         .layer(axum::middleware::map_request(strip_version))
