@@ -57,6 +57,15 @@ impl Daemon {
             .expect("run docker")
     }
 
+    /// A `docker` command for this daemon.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args);
+        c
+    }
+
     /// Run `docker` with `input` on its stdin.
     fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
@@ -298,6 +307,24 @@ fn docker_cli_runs_containers_that_outlive_the_daemon() {
     );
     assert_eq!(text(&o.stdout), "HELLO\n", "{}", text(&o.stderr));
     assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone");
+    // A terminal: raw output, and the client's size (the CLI resizes after the start).
+    let o = d.docker(&["run", "-t", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(text(&o.stdout), "hi\r\n", "{}", text(&o.stderr));
+    let (shown, code) = pty_run_sized(
+        d.command(&[
+            "run",
+            "-it",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; stty size",
+        ]),
+        Some((31, 97)),
+        &[],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("31 97"), "{shown:?}");
 
     // A container keeps running across a daemon restart.
     let id = d.ok(&["run", "-d", "--name", "lasting", "busybox", "sleep", "300"]);

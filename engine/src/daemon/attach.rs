@@ -165,3 +165,52 @@ async fn pump(
     }
     Ok(())
 }
+
+/// Query of `resize`.
+#[derive(Debug, Deserialize)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: set the terminal's size (a client that says only that).
+pub async fn resize(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> Result<StatusCode, ApiError> {
+    let (Some(h), Some(w)) = (q.h, q.w) else {
+        return Err(ApiError::bad_request("resize needs h and w"));
+    };
+    let e = s.engine.clone();
+    blocking(move || {
+        let c = e.resolve_container(&id)?;
+        if !c.state.running {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                message: format!("Container {} is not running", c.id),
+            });
+        }
+        let hello = Hello {
+            size: Some((h, w)),
+            ..Hello::default()
+        };
+        drop(e.attach(&c, &hello)?);
+        Ok(StatusCode::OK)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pending;
+
+    #[test]
+    fn a_pending_attach_is_taken_once() {
+        let p = Pending::default();
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        p.put("abc".into(), (Default::default(), tx));
+        assert!(p.take("abc").is_some());
+        assert!(p.take("abc").is_none());
+    }
+}

@@ -47,7 +47,13 @@ pub async fn list(
             .iter()
             .filter(|c| all || q.limit.is_some_and(|l| l > 0) || c.state.running)
             .filter(|c| matches_filters(c, &filters))
-            .map(|c| summary(c, now))
+            .map(|c| {
+                let mode = e
+                    .host_config(&c.id)
+                    .map(|h| h.network_mode)
+                    .unwrap_or_default();
+                summary(c, &mode, now)
+            })
             .collect();
         if let Some(l) = q.limit.filter(|l| *l > 0) {
             rows.truncate(l as usize);
@@ -95,7 +101,7 @@ fn matches_filters(c: &Container, filters: &BTreeMap<String, Vec<String>>) -> bo
 }
 
 /// One row of the container list, with Docker's field names.
-fn summary(c: &Container, now: chrono::DateTime<chrono::Utc>) -> Value {
+fn summary(c: &Container, network_mode: &str, now: chrono::DateTime<chrono::Utc>) -> Value {
     let mut ports = Vec::new();
     for (key, bindings) in &c.network_settings.ports {
         let Some((private, proto)) = crate::network::ports::split_port(key) else {
@@ -126,7 +132,7 @@ fn summary(c: &Container, now: chrono::DateTime<chrono::Utc>) -> Value {
         "Labels": c.config.labels,
         "State": c.state.status,
         "Status": c.status_line(now),
-        "HostConfig": {"NetworkMode": "default"},
+        "HostConfig": {"NetworkMode": network_mode},
         "NetworkSettings": {"Networks": c.network_settings.networks},
         "Mounts": [],
     })
@@ -600,4 +606,54 @@ pub async fn prune(State(e): State<Engine>) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({"ContainersDeleted": ids, "SpaceReclaimed": bytes}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_frames_are_dockers_stdcopy_or_raw_on_a_terminal() {
+        assert_eq!(
+            &frame(false, false, b"hi\n")[..],
+            b"\x01\0\0\0\0\0\0\x03hi\n"
+        );
+        assert_eq!(&frame(false, true, b"e")[..], b"\x02\0\0\0\0\0\0\x01e");
+        assert_eq!(&frame(true, true, b"raw")[..], b"raw");
+    }
+
+    #[test]
+    fn filters_read_both_of_dockers_shapes() {
+        let a = parse_filters(r#"{"status":["running"],"name":{"web":true}}"#).unwrap();
+        assert_eq!(a["status"], vec!["running"]);
+        assert_eq!(a["name"], vec!["web"]);
+        assert!(parse_filters("not json").is_err());
+    }
+
+    #[test]
+    fn a_create_body_becomes_create_options() {
+        let b: CreateBody = serde_json::from_value(json!({
+            "Image": "busybox", "Cmd": ["-c", "echo hi"], "Entrypoint": ["sh"],
+            "Env": ["A=1"], "Tty": false, "OpenStdin": true, "AttachStdout": true,
+            "ExposedPorts": {"80/tcp": {}}, "Labels": {"k": "v"},
+            "HostConfig": {"NetworkMode": "default", "Binds": null, "AutoRemove": true,
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "Memory": 1048576},
+            "NetworkingConfig": {"EndpointsConfig": {"net": {"Aliases": ["web"]}}},
+        }))
+        .unwrap();
+        let o = b.options(Some("x1".into())).unwrap();
+        assert_eq!(o.entrypoint.as_deref(), Some("sh"));
+        assert_eq!(o.cmd, ["-c", "echo hi"]);
+        assert_eq!(o.host.network_mode, "bridge");
+        assert!(o.host.auto_remove && o.interactive && o.attach);
+        assert_eq!(o.host.port_bindings["80/tcp"][0].host_port, "8080");
+        assert_eq!(o.network_aliases, ["web"]);
+        assert_eq!(o.expose, ["80/tcp"]);
+        assert_eq!(o.labels["k"], "v");
+        let empty: CreateBody = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(
+            empty.options(None).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
 }

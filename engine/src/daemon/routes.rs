@@ -65,6 +65,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(attach::resize))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),
@@ -137,4 +138,43 @@ pub fn flag(v: &Option<String>) -> bool {
         v.as_deref().map(str::to_ascii_lowercase).as_deref(),
         Some("1" | "true" | "yes")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn path_of(uri: &str) -> String {
+        let req = Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        strip_version(req).await.uri().to_string()
+    }
+
+    #[test]
+    fn version_prefixes_are_stripped_and_queries_kept() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(
+                path_of("/v1.48/containers/json?all=1").await,
+                "/containers/json?all=1"
+            );
+            assert_eq!(path_of("/v1.24/_ping").await, "/_ping");
+            assert_eq!(path_of("/containers/json").await, "/containers/json");
+            assert_eq!(path_of("/volumes/v1.2").await, "/volumes/v1.2");
+            assert_eq!(path_of("/v1.x/info").await, "/v1.x/info");
+            assert_eq!(path_of("/v1.48").await, "/v1.48");
+        });
+    }
+
+    #[test]
+    fn flags_read_as_docker_sends_them() {
+        assert!(flag(&Some("1".into())));
+        assert!(flag(&Some("True".into())));
+        assert!(!flag(&Some("0".into())));
+        assert!(!flag(&None));
+    }
 }

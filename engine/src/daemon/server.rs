@@ -175,3 +175,24 @@ fn cleanup(bound: &[Bound]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_as_docker_writes_them() {
+        assert_eq!(
+            "unix:///run/baleia.sock".parse::<Listen>().unwrap(),
+            Listen::Unix("/run/baleia.sock".into())
+        );
+        assert_eq!(
+            "tcp://127.0.0.1:2375".parse::<Listen>().unwrap(),
+            Listen::Tcp("127.0.0.1:2375".parse().unwrap())
+        );
+        for bad in ["unix://", "tcp://localhost", "fd://", "/run/x.sock"] {
+            assert!(bad.parse::<Listen>().is_err(), "{bad}");
+        }
+        assert_eq!(Listen::Unix("/a.sock".into()).to_string(), "unix:///a.sock");
+    }
+}
