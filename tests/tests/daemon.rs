@@ -18,10 +18,20 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Root) -> Daemon {
+        Daemon::start_with(root, &[])
+    }
+
+    /// Start with more `-H` addresses besides the socket.
+    fn start_with(root: &Root, more: &[&str]) -> Daemon {
         let socket = root.scratch().join("baleia.sock");
         let log = std::fs::File::create(root.scratch().join("daemon.log")).unwrap();
+        let unix = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", unix.as_str()];
+        for h in more {
+            args.extend(["-H", h]);
+        }
         let child = root
-            .cmd(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -129,7 +139,26 @@ fn docker_installed() {
 fn docker_cli_reads_version_info_images_and_networks() {
     docker_installed();
     let root = Root::with_lab_images(&["busybox"]);
-    let d = Daemon::start(&root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&root, &[&tcp]);
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(&d.socket).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o660);
+        assert_eq!(m.uid(), 0);
+    }
+    // The same API on loopback TCP.
+    let o = Command::new("docker")
+        .args(["-H", &tcp, "version", "--format", "{{.Server.APIVersion}}"])
+        .env("DOCKER_CONFIG", &d.config)
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), "1.48", "{}", text(&o.stderr));
     let v = d.ok(&["version"]);
     assert!(v.contains("Server: Baleia Engine"), "{v}");
     assert!(v.contains("API version:       1.48"), "{v}");
