@@ -306,6 +306,18 @@ fn docker_cli_runs_containers_that_outlive_the_daemon() {
     );
     let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.contains("talker Exited (3)"), "{ps}");
+    // Following a running container's log ends when it exits.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.3; done",
+    ]);
+    assert_eq!(d.ok(&["logs", "-f", "counter"]), "1\n2\n3\n");
     let pruned = d.ok(&["container", "prune", "-f"]);
     assert!(pruned.contains("Deleted Containers:"), "{pruned}");
 
