@@ -275,6 +275,8 @@ fn docker_cli_runs_containers_that_outlive_the_daemon() {
 
     let id = d.ok(&["run", "-d", "--name", "detached", "busybox", "sleep", "300"]);
     assert_eq!(d.ok(&["ps", "-q"]).trim(), &id.trim()[..12]);
+    let top = d.ok(&["top", "detached"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 300"), "{top}");
     let o = d.docker(&["rm", "detached"]);
     assert!(!o.status.success());
     assert!(

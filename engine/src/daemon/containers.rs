@@ -563,17 +563,18 @@ pub async fn logs(
     let tty = c.config.tty;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::task::spawn_blocking(move || {
-        let _ = e.read_logs(&c, tail, follow, &mut |r| {
+        // A reader that went away stops a follow at the next record.
+        let _ = e.read_logs_while(&c, tail, follow, &mut |r| {
             let err = r.stream == "stderr";
             if (err && !want_err) || (!err && !want_out) {
-                return;
+                return !tx.is_closed();
             }
             let text = if stamps {
                 format!("{} {}", r.time, r.log)
             } else {
                 r.log.clone()
             };
-            let _ = tx.blocking_send(frame(tty, err, text.as_bytes()));
+            tx.blocking_send(frame(tty, err, text.as_bytes())).is_ok()
         });
     });
     let body = futures::stream::unfold(rx, |mut rx| async move {
@@ -598,6 +599,34 @@ fn frame(tty: bool, stderr: bool, data: &[u8]) -> Bytes {
     v.extend_from_slice(&(data.len() as u32).to_be_bytes());
     v.extend_from_slice(data);
     Bytes::from(v)
+}
+
+/// Query of `top`.
+#[derive(Debug, Deserialize)]
+pub struct TopQuery {
+    ps_args: Option<String>,
+}
+
+/// `GET /containers/{id}/top?ps_args=`: `{"Titles": […], "Processes": [[…]]}`; 409 when stopped.
+pub async fn top(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    Query(q): Query<TopQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let args: Vec<String> = q.ps_args.into_iter().filter(|a| !a.is_empty()).collect();
+    let list = blocking(move || {
+        e.top(&id, &args).map_err(|err| match err {
+            Error::Runtime(m) if m.ends_with("is not running") => ApiError {
+                status: StatusCode::CONFLICT,
+                message: m,
+            },
+            err => err.into(),
+        })
+    })
+    .await?;
+    Ok(Json(
+        json!({"Titles": list.titles, "Processes": list.processes}),
+    ))
 }
 
 /// `POST /containers/prune`: `{"ContainersDeleted": […], "SpaceReclaimed": N}`.

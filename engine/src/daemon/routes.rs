@@ -64,6 +64,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
         .route(
