@@ -5,6 +5,7 @@ pub mod archive;
 pub mod cgroups;
 pub mod config;
 pub mod container;
+pub mod daemon;
 pub mod digest;
 pub mod engine;
 pub mod error;

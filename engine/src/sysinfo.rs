@@ -332,6 +332,66 @@ fn read_trimmed(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
 
+impl crate::Engine {
+    /// Docker's `GET /info` object: counts of this root's images and containers, the storage and
+    /// plugin facts, and the host's [`SystemInfo`].
+    pub fn info(&self) -> crate::Result<serde_json::Value> {
+        use serde_json::{json, Value};
+        let facts =
+            serde_json::to_value(SystemInfo::collect(self.paths.root())).expect("facts serialize");
+        let images = self.images.ids()?.len();
+        let containers = self.containers()?;
+        let running = containers
+            .iter()
+            .filter(|c| c.state.running && !c.state.paused)
+            .count();
+        let paused = containers.iter().filter(|c| c.state.paused).count();
+        let stopped = containers.len() - running - paused;
+        let root = self.paths.root().display().to_string();
+        let backing = match facts.get("BackingFilesystem") {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let mut v = json!({
+            "ID": self.engine_id()?,
+            "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
+            "Images": images,
+            "Driver": "overlay2",
+            "DriverStatus": [["Root Dir", format!("{root}/overlay2")], ["Backing Filesystem", backing], ["Supports d_type", "true"]],
+            "DockerRootDir": root,
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "LoggingDriver": "json-file",
+            "OSType": "linux",
+        });
+        if let (Value::Object(m), Value::Object(f)) = (&mut v, &facts) {
+            for (k, val) in f {
+                m.entry(k.clone()).or_insert(val.clone());
+            }
+        }
+        Ok(v)
+    }
+
+    /// The engine's ID (a UUID), made once per state root.
+    pub fn engine_id(&self) -> crate::Result<String> {
+        let p = self.paths.engine_id();
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            return Ok(s.trim().to_string());
+        }
+        let h = crate::layer::random_hex(16);
+        let id = format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        );
+        crate::image::repositories::write_atomic(&p, id.as_bytes())?;
+        Ok(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use super::output::{created_since, ellipsis, print_list, ListFlags};
 use super::Reported;
 use baleia_engine::container::create::CreateOptions;
 use baleia_engine::container::{Container, HostConfig};
-use baleia_engine::format::units::{human_duration, human_size, parse_ram};
+use baleia_engine::format::units::{human_size, parse_ram};
 use baleia_engine::image::parse_time;
 use baleia_engine::{Engine, Error};
 
@@ -180,6 +180,7 @@ impl CreateFlags {
             host,
             network_aliases: self.network_alias.clone(),
             expose: self.expose.clone(),
+            labels: Default::default(),
         })
     }
 }
@@ -621,38 +622,13 @@ fn ps_row(e: &Engine, c: &Container, now: DateTime<Utc>, no_trunc: bool, size: b
         "RunningFor": created_since(created, now),
         "Ports": baleia_engine::network::ports::ps_column(&c.network_settings.ports),
         "State": c.state.status,
-        "Status": status(c, now),
+        "Status": c.status_line(now),
         "Size": if size { human_size(baleia_engine::container::lifecycle::du(&e.paths.overlay_layer(&c.id).join("diff"))) } else { String::new() },
         "Names": c.bare_name(),
         "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
         "Mounts": "",
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
     })
-}
-
-/// Docker's STATUS column: `Up 2 minutes`, `Exited (0) 34 seconds ago`, `Created`.
-pub fn status(c: &Container, now: DateTime<Utc>) -> String {
-    let since = |t: &str| {
-        parse_time(t)
-            .map(|t| human_duration(now - t))
-            .unwrap_or_default()
-    };
-    match c.state.status.as_str() {
-        "running" => format!("Up {}", since(&c.state.started_at)),
-        "exited" => format!(
-            "Exited ({}) {} ago",
-            c.state.exit_code,
-            since(&c.state.finished_at)
-        ),
-        "created" => "Created".into(),
-        other => {
-            let mut s = other.to_string();
-            if let Some(f) = s.get_mut(0..1) {
-                f.make_ascii_uppercase();
-            }
-            s
-        }
-    }
 }
 
 /// `container` subcommands.

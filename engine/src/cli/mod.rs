@@ -3,6 +3,7 @@
 mod attach;
 mod commit;
 mod containers;
+mod daemon;
 mod exec;
 mod images;
 mod networks;
@@ -118,6 +119,8 @@ pub enum Command {
     /// Manage baleia.
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Serve the Docker Engine API (for the docker CLI) on a unix socket or loopback TCP.
+    Daemon(daemon::DaemonArgs),
     /// A container's monitor (started by `start`; not for people).
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -184,6 +187,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Port(a) => networks::port(&engine()?, &a),
         Command::System(system::SystemCommand::Info(a)) => system::info(&engine()?, &a),
         Command::System(system::SystemCommand::Teardown) => Ok(engine()?.teardown()?),
+        Command::Daemon(a) => daemon::daemon(engine()?, &a),
     }
 }
 

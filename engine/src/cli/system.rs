@@ -8,10 +8,9 @@ use serde_json::{json, Value};
 
 use super::output::render_object;
 use baleia_engine::format::units::bytes_size;
-use baleia_engine::{sysinfo, Engine};
+use baleia_engine::Engine;
 
-/// API version baleia's daemon speaks (see the daemon issue); shown by `version`.
-pub const API_VERSION: &str = "1.47";
+use baleia_engine::daemon::API_VERSION;
 
 /// `system` subcommands.
 #[derive(Debug, Subcommand)]
@@ -54,15 +53,16 @@ fn os_arch() -> String {
 
 /// `info`.
 pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
-    let facts = serde_json::to_value(sysinfo::SystemInfo::collect(e.paths.root()))?;
-    let images = e.images.ids()?.len();
-    let containers = e.containers()?;
-    let running = containers
-        .iter()
-        .filter(|c| c.state.running && !c.state.paused)
-        .count();
-    let paused = containers.iter().filter(|c| c.state.paused).count();
-    let stopped = containers.len() - running - paused;
+    let v = e.info()?;
+    let facts = &v;
+    let count = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (running, paused, stopped) = (
+        count("ContainersRunning"),
+        count("ContainersPaused"),
+        count("ContainersStopped"),
+    );
+    let containers = count("Containers");
+    let images = count("Images");
     let root = e.paths.root().display().to_string();
     let get = |k: &str| facts.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str| match facts.get(k) {
@@ -70,21 +70,6 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         Some(v) => v.to_string(),
         None => String::new(),
     };
-    let mut v = json!({
-        "ID": engine_id(e)?,
-        "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
-        "Images": images,
-        "Driver": "overlay2",
-        "DriverStatus": [["Root Dir", format!("{root}/overlay2")], ["Backing Filesystem", text("BackingFilesystem")], ["Supports d_type", "true"]],
-        "DockerRootDir": root,
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
-        "ServerVersion": env!("CARGO_PKG_VERSION"),
-    });
-    if let (Value::Object(m), Value::Object(f)) = (&mut v, &facts) {
-        for (k, val) in f {
-            m.entry(k.clone()).or_insert(val.clone());
-        }
-    }
     if let Some(f) = &a.format {
         print!("{}", render_object(f, &v)?);
         return Ok(());
@@ -97,8 +82,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     );
     out += "Server:\n";
     out += &format!(
-        " Containers: {}\n  Running: {running}\n  Paused: {paused}\n  Stopped: {stopped}\n",
-        containers.len()
+        " Containers: {containers}\n  Running: {running}\n  Paused: {paused}\n  Stopped: {stopped}\n"
     );
     out += &format!(" Images: {images}\n");
     out += &format!(
@@ -134,25 +118,6 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     }
     print!("{out}");
     Ok(())
-}
-
-/// The engine's ID, made once per state root.
-fn engine_id(e: &Engine) -> Result<String> {
-    let p = e.paths.engine_id();
-    if let Ok(s) = std::fs::read_to_string(&p) {
-        return Ok(s.trim().to_string());
-    }
-    let h = baleia_engine::layer::random_hex(16);
-    let id = format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    );
-    baleia_engine::image::repositories::write_atomic(&p, id.as_bytes())?;
-    Ok(id)
 }
 
 /// `version`: the client part always; the engine part needs the store (and so root).

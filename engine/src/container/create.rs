@@ -44,6 +44,8 @@ pub struct CreateOptions {
     pub network_aliases: Vec<String>,
     /// `--expose`.
     pub expose: Vec<String>,
+    /// `--label`: added to the image's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Default PATH when the image sets none.
@@ -125,10 +127,14 @@ impl Engine {
             working_dir: opts.workdir.clone().unwrap_or_else(|| text("WorkingDir")),
             entrypoint,
             on_build: None,
-            labels: icfg
-                .get("Labels")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default(),
+            labels: {
+                let mut l: std::collections::BTreeMap<String, String> = icfg
+                    .get("Labels")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default();
+                l.extend(opts.labels.clone());
+                l
+            },
             stop_signal: icfg
                 .get("StopSignal")
                 .and_then(|v| v.as_str())

@@ -149,13 +149,16 @@ impl Engine {
     /// Block until the container is not running; its exit code.
     pub fn wait_container(&self, name: &str) -> Result<i32> {
         let c = self.resolve_container(name)?;
-        if c.state.running {
-            self.wait_exit(&c, None)?;
-        }
+        let code = if c.state.running {
+            self.wait_exit(&c, None)?
+        } else {
+            None
+        };
+        // A `--rm` container's record is gone by now: its code is the one the monitor sent.
         Ok(self
             .resolve_container(&c.id)
             .map(|c| c.state.exit_code)
-            .unwrap_or(c.state.exit_code))
+            .unwrap_or(code.unwrap_or(c.state.exit_code)))
     }
 
     /// Wait on the monitor's socket for PID 1's exit; `None` if `timeout` passed first.

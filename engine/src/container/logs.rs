@@ -32,6 +32,21 @@ impl Engine {
         follow: bool,
         out: &mut dyn FnMut(&LogRecord),
     ) -> Result<()> {
+        self.read_logs_while(c, tail, follow, &mut |r| {
+            out(r);
+            true
+        })
+    }
+
+    /// [`Engine::read_logs`] that stops at the first record `out` refuses (returns false for),
+    /// as when the reader went away.
+    pub fn read_logs_while(
+        &self,
+        c: &Container,
+        tail: Option<usize>,
+        follow: bool,
+        out: &mut dyn FnMut(&LogRecord) -> bool,
+    ) -> Result<()> {
         let path = &c.log_path;
         let mut f = File::open(path).at(path)?;
         let inotify = if follow {
@@ -54,7 +69,11 @@ impl Engine {
             let skip = first.len().saturating_sub(n);
             first.drain(..skip);
         }
-        first.iter().for_each(&mut *out);
+        for r in &first {
+            if !out(r) {
+                return Ok(());
+            }
+        }
         let Some(inotify) = inotify else {
             return Ok(());
         };
@@ -65,7 +84,9 @@ impl Engine {
                 .transpose()?
                 .is_some_and(|c| c.state.running);
             for r in read_from(&mut f, &mut pos)? {
-                out(&r);
+                if !out(&r) {
+                    return Ok(());
+                }
             }
             if !running {
                 return Ok(());

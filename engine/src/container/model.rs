@@ -270,4 +270,28 @@ impl Container {
             .collect::<Vec<_>>()
             .join(" ")
     }
+    /// Docker's STATUS column: `Up 2 minutes`, `Exited (0) 34 seconds ago`, `Created`.
+    pub fn status_line(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        let since = |t: &str| {
+            crate::image::parse_time(t)
+                .map(|t| crate::format::units::human_duration(now - t))
+                .unwrap_or_default()
+        };
+        match self.state.status.as_str() {
+            "running" => format!("Up {}", since(&self.state.started_at)),
+            "exited" => format!(
+                "Exited ({}) {} ago",
+                self.state.exit_code,
+                since(&self.state.finished_at)
+            ),
+            "created" => "Created".into(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(f) = s.get_mut(0..1) {
+                    f.make_ascii_uppercase();
+                }
+                s
+            }
+        }
+    }
 }

@@ -1,0 +1,20 @@
+//! `baleia daemon`: the Docker Engine API over HTTP (a unix socket or loopback TCP), so the real
+//! `docker` CLI drives this engine. Handlers run the engine's synchronous operations on tokio's
+//! blocking pool; containers keep running when the daemon stops (each has its own monitor).
+
+mod attach;
+mod containers;
+mod errors;
+mod images;
+mod networks;
+mod routes;
+mod server;
+mod system;
+
+pub use errors::{ApiError, DaemonError};
+pub use server::{serve, Listen};
+
+/// The newest Engine API version the daemon speaks (what `/_ping` and `/version` announce).
+pub const API_VERSION: &str = "1.48";
+/// The oldest API version accepted in a `/vX.Y/` prefix.
+pub const MIN_API_VERSION: &str = "1.24";

@@ -1,0 +1,385 @@
+//! `baleia daemon`: the real docker CLI (`docker`, API 1.50 client) drives baleia through the
+//! Docker Engine API on a unix socket: version, info, images, networks, the container life cycle,
+//! logs, Docker's error wording, and containers that outlive a daemon restart.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use baleia_tests::*;
+
+/// A `baleia daemon` on a socket in the root's scratch folder; stopped (SIGTERM, then SIGKILL)
+/// and its socket removed when dropped.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    config: PathBuf,
+}
+
+impl Daemon {
+    fn start(root: &Root) -> Daemon {
+        Daemon::start_with(root, &[])
+    }
+
+    /// Start with more `-H` addresses besides the socket.
+    fn start_with(root: &Root, more: &[&str]) -> Daemon {
+        let socket = root.scratch().join("baleia.sock");
+        let log = std::fs::File::create(root.scratch().join("daemon.log")).unwrap();
+        let unix = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", unix.as_str()];
+        for h in more {
+            args.extend(["-H", h]);
+        }
+        let child = root
+            .cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start baleia daemon");
+        let mut d = Daemon {
+            child,
+            socket,
+            config: root.scratch().join("docker"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!(
+                    "the daemon exited ({status}): {}",
+                    std::fs::read_to_string(root.scratch().join("daemon.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "the daemon never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// Run `docker` against this daemon.
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .env_remove("DOCKER_CONTEXT")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    /// A `docker` command for this daemon.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args);
+        c
+    }
+
+    /// Run `docker` with `input` on its stdin.
+    fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Run `docker`, insist on success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed ({}):\n{}{}",
+            o.status,
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
+    /// Stop with SIGTERM (as a service manager would); whether it left on its own.
+    fn stop(&mut self) -> bool {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn docker_installed() {
+    require("docker");
+}
+
+#[test]
+fn docker_cli_reads_version_info_images_and_networks() {
+    docker_installed();
+    let root = Root::with_lab_images(&["busybox"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&root, &[&tcp]);
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(&d.socket).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o660);
+        assert_eq!(m.uid(), 0);
+    }
+    // The same API on loopback TCP.
+    let o = Command::new("docker")
+        .args(["-H", &tcp, "version", "--format", "{{.Server.APIVersion}}"])
+        .env("DOCKER_CONFIG", &d.config)
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), "1.48", "{}", text(&o.stderr));
+    let v = d.ok(&["version"]);
+    assert!(v.contains("Server: Baleia Engine"), "{v}");
+    assert!(v.contains("API version:       1.48"), "{v}");
+    let info = d.ok(&["info", "--format", "{{.Images}} {{.Driver}} {{.OSType}}"]);
+    assert_eq!(info.trim(), "1 overlay2 linux");
+    assert!(d.ok(&["info"]).contains("Server Version: 0.1.0"));
+
+    let images = d.ok(&["images"]);
+    assert!(
+        images.starts_with("REPOSITORY   TAG       IMAGE ID"),
+        "{images}"
+    );
+    assert!(images.contains("busybox      latest"), "{images}");
+    d.ok(&["tag", "busybox", "example/box:1"]);
+    assert!(d
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains("example/box:1"));
+    assert!(d.ok(&["history", "busybox"]).contains("<missing>"));
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", "example/box:1"]),
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+    );
+    assert_eq!(
+        d.ok(&["rmi", "example/box:1"]).trim(),
+        "Untagged: example/box:1"
+    );
+
+    let id = d.ok(&["network", "create", "daemonnet"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = d.ok(&["network", "ls"]);
+    assert!(ls.starts_with("NETWORK ID     NAME"), "{ls}");
+    assert!(
+        ls.contains(&format!("{}   daemonnet   bridge    local", &id[..12])),
+        "{ls}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Driver}}",
+            "daemonnet"
+        ])
+        .trim(),
+        "daemonnet bridge"
+    );
+    assert_eq!(d.ok(&["network", "rm", "daemonnet"]).trim(), "daemonnet");
+    assert!(!d.ok(&["network", "ls"]).contains("daemonnet"));
+
+    // Docker's wording and exit code for what is not there.
+    for args in [
+        &["stop", "nosuch"][..],
+        &["inspect", "--type", "container", "nosuch"],
+    ] {
+        let o = d.docker(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&o.stderr).contains("No such container: nosuch"),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+    let o = d.docker(&["stop", "nosuch"]);
+    assert_eq!(
+        text(&o.stderr).trim(),
+        "Error response from daemon: No such container: nosuch"
+    );
+    let o = d.docker(&["network", "rm", "nosuchnet"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("Error response from daemon: network nosuchnet not found"));
+}
+
+#[test]
+fn docker_cli_runs_containers_that_outlive_the_daemon() {
+    docker_installed();
+    let root = Root::with_lab_images(&["busybox"]);
+    let mut d = Daemon::start(&root);
+
+    let id = d.ok(&["create", "--name", "made", "busybox", "sleep", "300"]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(d.ok(&["start", "made"]).trim(), "made");
+    let ps = d.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
+    assert!(
+        ps.contains("\"sleep 300\"") && ps.contains("Up ") && ps.contains("made"),
+        "{ps}"
+    );
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "made"])
+            .trim(),
+        "true"
+    );
+    // The daemon and the CLI see the same store.
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.Id}}", "made"]).trim(),
+        id.trim()
+    );
+    let started = Instant::now();
+    assert_eq!(d.ok(&["stop", "-t", "1", "made"]).trim(), "made");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "made"]).trim(),
+        "exited"
+    );
+    let o = d.docker(&["kill", "made"]);
+    assert!(
+        text(&o.stderr).contains("is not running"),
+        "{}",
+        text(&o.stderr)
+    );
+    d.ok(&["rename", "made", "renamed"]);
+    assert_eq!(d.ok(&["rm", "renamed"]).trim(), "renamed");
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+
+    let id = d.ok(&["run", "-d", "--name", "detached", "busybox", "sleep", "300"]);
+    assert_eq!(d.ok(&["ps", "-q"]).trim(), &id.trim()[..12]);
+    let top = d.ok(&["top", "detached"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 300"), "{top}");
+    let o = d.docker(&["rm", "detached"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("container is running"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(d.ok(&["rm", "-f", "detached"]).trim(), "detached");
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(d.ok(&["wait", "talker"]).trim(), "3");
+    let o = d.docker(&["logs", "talker"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "hi\n");
+    assert_eq!(text(&o.stderr), "oops\n");
+    let o = d.docker(&["logs", "--tail", "1", "talker"]);
+    assert_eq!(
+        (text(&o.stdout), text(&o.stderr)),
+        (String::new(), "oops\n".into())
+    );
+    let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains("talker Exited (3)"), "{ps}");
+    // Following a running container's log ends when it exits.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.3; done",
+    ]);
+    assert_eq!(d.ok(&["logs", "-f", "counter"]), "1\n2\n3\n");
+    let pruned = d.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+
+    // Attached runs: output on the right streams, the exit code, stdin, --rm, start -a.
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "attached",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(
+        (text(&o.stdout), text(&o.stderr)),
+        ("out\n".into(), "err\n".into())
+    );
+    let o = d.docker(&["start", "-a", "attached"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(text(&o.stdout), "out\n");
+    d.ok(&["rm", "attached"]);
+    let o = d.docker(&["run", "--rm", "busybox", "true"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = d.docker_with_input(
+        &["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"],
+        b"hello\n",
+    );
+    assert_eq!(text(&o.stdout), "HELLO\n", "{}", text(&o.stderr));
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "--rm containers are gone");
+    // A terminal: raw output, and the client's size (the CLI resizes after the start).
+    let o = d.docker(&["run", "-t", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(text(&o.stdout), "hi\r\n", "{}", text(&o.stderr));
+    let (shown, code) = pty_run_sized(
+        d.command(&[
+            "run",
+            "-it",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; stty size",
+        ]),
+        Some((31, 97)),
+        &[],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("31 97"), "{shown:?}");
+
+    // A container keeps running across a daemon restart.
+    let id = d.ok(&["run", "-d", "--name", "lasting", "busybox", "sleep", "300"]);
+    assert!(d.stop(), "the daemon stops on SIGTERM");
+    assert!(!d.socket.exists(), "the socket is removed on exit");
+    assert_eq!(
+        root.ok(&["inspect", "-f", "{{.State.Running}}", "lasting"])
+            .trim(),
+        "true"
+    );
+    drop(d);
+    let d = Daemon::start(&root);
+    assert_eq!(d.ok(&["ps", "-q", "--no-trunc"]).trim(), id.trim());
+    d.ok(&["rm", "-f", "lasting"]);
+}
