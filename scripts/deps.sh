@@ -14,6 +14,8 @@ packages=(
   # the registry tests and bench/pull.sh: a real registry (distribution v2) on 127.0.0.1, and
   # htpasswd to make the bcrypt password file of its basic-auth variant
   docker-registry apache2-utils
+  # the daemon tests drive `baleia daemon` with Debian's docker client (dockerd is never started by them)
+  docker.io
   # kernel plumbing the engine and labs show; curl plays the notes' outside client
   iproute2 iptables procps curl bridge-utils tcpdump
 )
@@ -25,7 +27,16 @@ if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No service may start because of this install (docker.io would start dockerd, and with it
+  # docker0 and its iptables rules): policy-rc.d says no while apt runs.
+  policy=/usr/sbin/policy-rc.d
+  [ -e "$policy" ] && mv "$policy" "$policy.baleia-saved"
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"; [ -e "$policy.baleia-saved" ] && mv "$policy.baleia-saved" "$policy"' EXIT
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f "$policy"
+  [ -e "$policy.baleia-saved" ] && mv "$policy.baleia-saved" "$policy"
+  trap - EXIT
 fi
 
 # The cgroup v2 guest fetches Debian's kernel package by name: that needs package lists.
