@@ -421,7 +421,7 @@ fn a_registry_mirror_serves_docker_io_names() {
     std::fs::write(root.config_file(), cfg.to_string()).unwrap();
 
     // Offline: anything but the loopback goes to a proxy nobody runs, so a fall back to
-    // registry-1.docker.io could only fail.
+    // Docker Hub could only fail.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let o = root
         .cmd(&["pull", "busybox"])
