@@ -39,11 +39,9 @@ pub fn server_key(server: Option<&str>) -> String {
         .next()
         .unwrap_or_default();
     match bare {
-        ""
-        | "docker.io"
-        | "index.docker.io"
-        | "registry-1.docker.io"
-        | "registry.hub.docker.com" => DOCKER_HUB_SERVER.to_string(),
+        "" | "docker.io" | "index.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB_SERVER.to_string()
+        }
         h => h.to_string(),
     }
 }
