@@ -2,6 +2,7 @@
 //! and build image archives (good and hostile) byte by byte.
 
 pub mod client;
+pub mod daemon;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
