@@ -24,13 +24,17 @@ impl Daemon {
 
     /// Start with more `-H` addresses besides the socket.
     pub fn start_with(root: &Root, more: &[&str]) -> Daemon {
+        let flags: Vec<&str> = more.iter().flat_map(|h| ["-H", h]).collect();
+        Daemon::start_args(root, &flags)
+    }
+
+    /// Start with more `daemon` arguments (`-H tcp://…`, `--tlsverify`, …) after the socket's.
+    pub fn start_args(root: &Root, extra: &[&str]) -> Daemon {
         let socket = root.scratch().join("baleia.sock");
         let log = std::fs::File::create(root.scratch().join("daemon.log")).unwrap();
         let unix = format!("unix://{}", socket.display());
         let mut args = vec!["daemon", "-H", unix.as_str()];
-        for h in more {
-            args.extend(["-H", h]);
-        }
+        args.extend(extra);
         let child = root
             .cmd(&args)
             .stdout(Stdio::null())

@@ -132,6 +132,8 @@ impl Root {
             .env("DOCKER_CONFIG", self.docker_config())
             .env("NO_PROXY", "127.0.0.1")
             .env("no_proxy", "127.0.0.1")
+            // Daemonless: never a client of whatever daemon the caller's shell names.
+            .env_remove("DOCKER_HOST")
             .args(args)
             .stdin(Stdio::null());
         if let (None, Some(init)) = (std::env::var_os("BALEIA_INIT"), static_init()) {

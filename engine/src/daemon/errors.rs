@@ -89,6 +89,20 @@ pub enum DaemonError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// A TCP address other than loopback without `--tlsverify` (Docker only warns; we refuse).
+    #[error("refusing to listen on {0} without TLS: anyone who can reach that address could run \
+containers as root on this host. Listen on 127.0.0.1 or a unix socket, or give --tlsverify \
+--tlscacert ca.pem --tlscert server-cert.pem --tlskey server-key.pem so that only clients holding a \
+certificate signed by your CA get in")]
+    Unprotected(String),
+    /// A certificate or key file of `--tls`/`--tlsverify` that cannot be used.
+    #[error("TLS file {}: {why}", path.display())]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The async runtime could not be made.
     #[error("starting the runtime: {0}")]
     Runtime(std::io::Error),

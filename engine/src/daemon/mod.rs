@@ -7,12 +7,15 @@ mod containers;
 mod errors;
 mod images;
 mod networks;
+mod rejections;
 mod routes;
 mod server;
 mod system;
+mod tls;
 
 pub use errors::{ApiError, DaemonError};
-pub use server::{serve, Listen};
+pub use server::{check_exposure, serve, Listen};
+pub use tls::TlsFiles;
 
 /// The newest Engine API version the daemon speaks (what `/_ping` and `/version` announce).
 pub const API_VERSION: &str = "1.48";

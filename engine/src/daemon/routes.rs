@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::errors::ApiError;
-use super::{attach, containers, images, networks, system, API_VERSION};
+use super::{attach, containers, images, networks, rejections, system, API_VERSION};
 use crate::engine::Engine;
 
 /// What handlers share: the engine, clients waiting to attach, and news of starts.
@@ -76,6 +76,7 @@ pub fn router(engine: Engine) -> Router {
     Router::new()
         .fallback_service(api)
         .layer(axum::middleware::map_request(strip_version))
+        .layer(axum::middleware::map_response(rejections::as_json))
         .layer(axum::middleware::map_response(docker_headers))
 }
 

@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::errors::DaemonError;
 use super::routes;
+use super::tls::{TlsFiles, TlsListener};
 use crate::engine::Engine;
 
 /// Where the daemon listens (one `-H`).
@@ -51,12 +52,33 @@ impl std::fmt::Display for Listen {
 enum Bound {
     Unix(tokio::net::UnixListener, PathBuf),
     Tcp(tokio::net::TcpListener),
+    Tls(TlsListener),
+}
+
+/// Refuse what would hand root to the network: a TCP address other than loopback unless clients
+/// must show a certificate (`tls` with a client CA).
+pub fn check_exposure(hosts: &[Listen], tls: Option<&TlsFiles>) -> Result<(), DaemonError> {
+    let verified = tls.is_some_and(|t| t.client_ca.is_some());
+    match hosts
+        .iter()
+        .find(|h| matches!(h, Listen::Tcp(a) if !a.ip().is_loopback()))
+    {
+        Some(h) if !verified => Err(DaemonError::Unprotected(h.to_string())),
+        _ => Ok(()),
+    }
 }
 
 /// Serve the Engine API for `engine` on every address until SIGINT or SIGTERM; then stop taking
-/// connections, give open requests a moment, and remove the sockets. `ready` is called once
-/// every address listens.
-pub fn serve(engine: Engine, hosts: &[Listen], ready: impl FnOnce()) -> Result<(), DaemonError> {
+/// connections, give open requests a moment, and remove the sockets. TCP addresses speak TLS
+/// when `tls` is given. `ready` is called once every address listens.
+pub fn serve(
+    engine: Engine,
+    hosts: &[Listen],
+    tls: Option<&TlsFiles>,
+    ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
+    check_exposure(hosts, tls)?;
+    let tls = tls.map(TlsFiles::server_config).transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,6 +87,10 @@ pub fn serve(engine: Engine, hosts: &[Listen], ready: impl FnOnce()) -> Result<(
         let mut bound = Vec::new();
         for h in hosts {
             match bind(h) {
+                Ok(Bound::Tcp(l)) if tls.is_some() => {
+                    let config = tls.clone().expect("checked");
+                    bound.push(Bound::Tls(TlsListener::new(l, config)))
+                }
                 Ok(b) => bound.push(b),
                 Err(e) => {
                     cleanup(&bound);
@@ -96,6 +122,11 @@ pub fn serve(engine: Engine, hosts: &[Listen], ready: impl FnOnce()) -> Result<(
                     });
                 }
                 Bound::Tcp(l) => {
+                    tasks.spawn(async move {
+                        axum::serve(l, app).with_graceful_shutdown(shutdown).await
+                    });
+                }
+                Bound::Tls(l) => {
                     tasks.spawn(async move {
                         axum::serve(l, app).with_graceful_shutdown(shutdown).await
                     });
@@ -194,5 +225,27 @@ mod tests {
             assert!(bad.parse::<Listen>().is_err(), "{bad}");
         }
         assert_eq!(Listen::Unix("/a.sock".into()).to_string(), "unix:///a.sock");
+    }
+
+    #[test]
+    fn only_loopback_goes_without_client_certificates() {
+        let hosts = |s: &str| vec![s.parse::<Listen>().unwrap()];
+        let server_only = TlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+        };
+        let verified = TlsFiles {
+            client_ca: Some("ca.pem".into()),
+            ..server_only.clone()
+        };
+        for ok in ["unix:///a.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:2375"] {
+            assert!(check_exposure(&hosts(ok), None).is_ok(), "{ok}");
+        }
+        let open = check_exposure(&hosts("tcp://0.0.0.0:2375"), None).unwrap_err();
+        assert!(open.to_string().contains("without TLS"), "{open}");
+        assert!(open.to_string().contains("--tlsverify"), "{open}");
+        assert!(check_exposure(&hosts("tcp://10.1.2.3:2376"), Some(&server_only)).is_err());
+        assert!(check_exposure(&hosts("tcp://0.0.0.0:2376"), Some(&verified)).is_ok());
     }
 }
