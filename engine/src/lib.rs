@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod cgroups;
+pub mod client;
 pub mod config;
 pub mod container;
 pub mod daemon;

@@ -31,6 +31,35 @@ pub enum Ended {
     Detached,
 }
 
+/// Docker's default detach keys, Ctrl-P Ctrl-Q, watched for in typed input.
+#[derive(Debug, Default)]
+pub struct DetachKeys {
+    held_ctrl_p: bool,
+}
+
+impl DetachKeys {
+    /// The input to pass on, and whether the keys were typed (nothing after them is passed). A
+    /// Ctrl-P not followed by Ctrl-Q goes through late, with the next key.
+    pub fn scan(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len() + 1);
+        for &b in input {
+            if self.held_ctrl_p {
+                self.held_ctrl_p = false;
+                if b == 0x11 {
+                    return (out, true);
+                }
+                out.push(0x10);
+            }
+            if b == 0x10 {
+                self.held_ctrl_p = true;
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
 /// The terminal size, if stdout is a terminal.
 pub fn terminal_size() -> Option<(u16, u16)> {
     let mut ws = libc::winsize {
@@ -112,7 +141,7 @@ pub fn run(stream: UnixStream, stdin: bool, tty: bool, pid: i32) -> Result<Ended
         let detached = Arc::clone(&detached);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            let mut held_ctrl_p = false;
+            let mut keys = DetachKeys::default();
             let mut input = io::stdin().lock();
             loop {
                 let n = match input.read(&mut buf) {
@@ -126,23 +155,16 @@ pub fn run(stream: UnixStream, stdin: bool, tty: bool, pid: i32) -> Result<Ended
                     }
                     Ok(n) => n,
                 };
-                let mut out = Vec::with_capacity(n + 1);
-                for &b in &buf[..n] {
-                    if tty && held_ctrl_p {
-                        held_ctrl_p = false;
-                        if b == 0x11 {
-                            detached.store(true, Ordering::SeqCst);
-                            let w = writer.lock().expect("writer");
-                            let _ = w.shutdown(std::net::Shutdown::Both);
-                            return;
-                        }
-                        out.push(0x10);
-                    }
-                    if tty && b == 0x10 {
-                        held_ctrl_p = true;
-                    } else {
-                        out.push(b);
-                    }
+                let (out, detach) = if tty {
+                    keys.scan(&buf[..n])
+                } else {
+                    (buf[..n].to_vec(), false)
+                };
+                if detach {
+                    detached.store(true, Ordering::SeqCst);
+                    let w = writer.lock().expect("writer");
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                    return;
                 }
                 if !out.is_empty()
                     && write_frame(&mut *writer.lock().expect("writer"), Kind::Stdin, &out).is_err()
@@ -172,5 +194,20 @@ pub fn run(stream: UnixStream, stdin: bool, tty: bool, pid: i32) -> Result<Ended
             Ok(None) => return Ok(Ended::Exited(-1)),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_p_ctrl_q_detaches_even_across_reads() {
+        let mut k = DetachKeys::default();
+        assert_eq!(k.scan(b"ls\r"), (b"ls\r".to_vec(), false));
+        assert_eq!(k.scan(b"a\x10"), (b"a".to_vec(), false));
+        assert_eq!(k.scan(b"\x11b"), (Vec::new(), true));
+        let mut k = DetachKeys::default();
+        assert_eq!(k.scan(b"\x10x"), (b"\x10x".to_vec(), false));
     }
 }

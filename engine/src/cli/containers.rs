@@ -132,7 +132,8 @@ impl CreateFlags {
         }
     }
 
-    fn options(&self, attach: bool) -> Result<CreateOptions> {
+    /// The engine's create options for these flags (`attach`: not `-d`).
+    pub fn options(&self, attach: bool) -> Result<CreateOptions> {
         let mut port_bindings = Default::default();
         for p in &self.publish {
             baleia_engine::network::ports::parse_publish(p, &mut port_bindings)
@@ -595,15 +596,20 @@ pub fn ps(e: &Engine, a: &PsArgs) -> Result<()> {
         .iter()
         .map(|c| ps_row(e, c, now, a.list.no_trunc, a.size))
         .collect();
+    print_ps(&values, a)
+}
+
+/// `ps`'s table (or `-q`, `--format`) for rows with [`PS_HEADERS`]' fields.
+pub fn print_ps(values: &[Value], a: &PsArgs) -> Result<()> {
     if a.list.quiet {
-        return print_list(Some("{{.ID}}"), "", PS_HEADERS, &values);
+        return print_list(Some("{{.ID}}"), "", PS_HEADERS, values);
     }
     let default = if a.size {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
     } else {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     };
-    print_list(a.list.format.as_deref(), default, PS_HEADERS, &values)
+    print_list(a.list.format.as_deref(), default, PS_HEADERS, values)
 }
 
 fn ps_row(e: &Engine, c: &Container, now: DateTime<Utc>, no_trunc: bool, size: bool) -> Value {

@@ -106,15 +106,20 @@ pub fn images(e: &Engine, a: &ImagesArgs) -> Result<()> {
             })
         })
         .collect();
+    print_images(&values, a)
+}
+
+/// `images`' table (or `-q`, `--format`) for rows with `IMAGE_HEADERS`' fields.
+pub fn print_images(values: &[Value], a: &ImagesArgs) -> Result<()> {
     if a.list.quiet {
-        return print_list(Some("{{.ID}}"), "", IMAGE_HEADERS, &values);
+        return print_list(Some("{{.ID}}"), "", IMAGE_HEADERS, values);
     }
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    print_list(a.list.format.as_deref(), default, IMAGE_HEADERS, &values)
+    print_list(a.list.format.as_deref(), default, IMAGE_HEADERS, values)
 }
 
 /// Flags of `image inspect`.

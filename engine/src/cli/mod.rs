@@ -9,6 +9,7 @@ mod images;
 mod networks;
 mod output;
 mod registry;
+mod remote;
 mod stats;
 mod system;
 mod top;
@@ -33,6 +34,16 @@ pub struct Cli {
     /// State root (images, layers, containers).
     #[arg(long, global = true, env = "BALEIA_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
     pub root: PathBuf,
+    /// Daemon to talk to (unix:///path, tcp://HOST:PORT or HOST:PORT); without it (and
+    /// without DOCKER_HOST) baleia runs daemonless on this host.
+    #[arg(
+        short = 'H',
+        long = "host",
+        env = "DOCKER_HOST",
+        value_name = "ADDRESS",
+        hide_env_values = true
+    )]
+    pub host: Option<String>,
     /// Print version information and quit.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -143,6 +154,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Cli::command().print_help()?;
         return Ok(());
     };
+    // `daemon`, a container's monitor and `system teardown` are this host's business: a
+    // DOCKER_HOST in their environment must not turn them into clients.
+    let local_only = matches!(
+        command,
+        Command::Daemon(_)
+            | Command::Monitor { .. }
+            | Command::System(system::SystemCommand::Teardown)
+    );
+    if let Some(host) = cli.host.as_deref().filter(|h| !h.is_empty() && !local_only) {
+        return remote::run(host, command);
+    }
     let engine = || Engine::open(&cli.root);
     match command {
         Command::Run(a) => containers::run(&engine()?, &a),

@@ -176,9 +176,13 @@ const LS_HEADERS: &[(&str, &str)] = &[
 
 fn ls(e: &Engine, a: &LsArgs) -> Result<()> {
     e.reconcile_networks()?;
+    print_networks(e.networks()?, a)
+}
+
+/// `network ls`'s table (or `--format`) for `networks`, after its filters.
+pub fn print_networks(networks: Vec<baleia_engine::network::Network>, a: &LsArgs) -> Result<()> {
     let filters = key_values(&a.filter, "filter")?;
-    let rows: Vec<Value> = e
-        .networks()?
+    let rows: Vec<Value> = networks
         .into_iter()
         .filter(|n| {
             filters.iter().all(|(k, v)| match k.as_str() {

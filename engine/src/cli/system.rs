@@ -54,7 +54,18 @@ fn os_arch() -> String {
 /// `info`.
 pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     let v = e.info()?;
-    let facts = &v;
+    let server = format!("{} (baleia, daemonless)", env!("CARGO_PKG_VERSION"));
+    print_info(&v, &server, Some(&e.config.bridge), a)
+}
+
+/// `info`'s text (or `--format`) for `/info`'s facts `v`.
+pub fn print_info(
+    v: &Value,
+    server_version: &str,
+    bridge: Option<&str>,
+    a: &InfoArgs,
+) -> Result<()> {
+    let facts = v;
     let count = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (running, paused, stopped) = (
         count("ContainersRunning"),
@@ -63,7 +74,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
     );
     let containers = count("Containers");
     let images = count("Images");
-    let root = e.paths.root().display().to_string();
+    let root = v["DockerRootDir"].as_str().unwrap_or_default();
     let get = |k: &str| facts.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str| match facts.get(k) {
         Some(Value::String(s)) => s.clone(),
@@ -71,7 +82,7 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         None => String::new(),
     };
     if let Some(f) = &a.format {
-        print!("{}", render_object(f, &v)?);
+        print!("{}", render_object(f, v)?);
         return Ok(());
     }
     let mem = get("MemTotal").as_u64().map(bytes_size).unwrap_or_default();
@@ -85,19 +96,18 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
         " Containers: {containers}\n  Running: {running}\n  Paused: {paused}\n  Stopped: {stopped}\n"
     );
     out += &format!(" Images: {images}\n");
-    out += &format!(
-        " Server Version: {} (baleia, daemonless)\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    out += &format!(" Storage Driver: overlay2\n  Root Dir: {root}/overlay2\n  Backing Filesystem: {}\n  Supports d_type: true\n", text("BackingFilesystem"));
-    out += " Logging Driver: json-file\n";
+    out += &format!(" Server Version: {server_version}\n");
+    out += &format!(" Storage Driver: {}\n  Root Dir: {root}/overlay2\n  Backing Filesystem: {}\n  Supports d_type: true\n", text("Driver"), text("BackingFilesystem"));
+    out += &format!(" Logging Driver: {}\n", text("LoggingDriver"));
     out += &format!(
         " Cgroup Driver: {}\n Cgroup Version: {}\n",
         text("CgroupDriver"),
         text("CgroupVersion")
     );
     out += " Plugins:\n  Volume: local\n  Network: bridge host null\n  Log: json-file\n";
-    out += &format!(" Default Bridge: {}\n", e.config.bridge);
+    if let Some(b) = bridge {
+        out += &format!(" Default Bridge: {b}\n");
+    }
     out += &format!(
         " Kernel Version: {}\n Operating System: {}\n OSType: linux\n",
         text("KernelVersion"),
@@ -122,45 +132,63 @@ pub fn info(e: &Engine, a: &InfoArgs) -> Result<()> {
 
 /// `version`: the client part always; the engine part needs the store (and so root).
 pub fn version(root: &Path, a: &VersionArgs) -> Result<()> {
-    let client = json!({
-        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "RustVersion": env!("BALEIA_RUSTC_VERSION"),
-        "GitCommit": env!("BALEIA_GIT_COMMIT"), "Os": "linux", "Arch": baleia_engine::archive::import::go_arch(), "Context": "default",
-    });
     let engine = Engine::open(root);
     let server = engine.as_ref().ok().map(|e| {
         json!({
-            "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "RustVersion": env!("BALEIA_RUSTC_VERSION"),
+            "Platform": {"Name": "Baleia Engine (in-process, daemonless)"},
+            "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "GoVersion": env!("BALEIA_RUSTC_VERSION"),
             "GitCommit": env!("BALEIA_GIT_COMMIT"), "Os": "linux", "Arch": baleia_engine::archive::import::go_arch(),
             "KernelVersion": nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
             "RootDir": e.paths.root(),
         })
     });
+    print_version(server.as_ref(), a)?;
+    engine?;
+    Ok(())
+}
+
+/// `version`'s text (or `--format`): this client, and the server's `/version` facts if known.
+pub fn print_version(server: Option<&Value>, a: &VersionArgs) -> Result<()> {
+    let client = json!({
+        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "RustVersion": env!("BALEIA_RUSTC_VERSION"),
+        "GitCommit": env!("BALEIA_GIT_COMMIT"), "Os": "linux", "Arch": baleia_engine::archive::import::go_arch(), "Context": "default",
+    });
     if let Some(f) = &a.format {
+        let server = server.map(|s| {
+            let mut s = s.clone();
+            s["APIVersion"] = s["ApiVersion"].clone();
+            s
+        });
         print!(
             "{}",
             render_object(f, &json!({ "Client": client, "Server": server }))?
         );
-    } else {
-        let mut out = format!(
-            "Client:\n Version:           {}\n API version:       {API_VERSION}\n Rust version:      {}\n Git commit:        {}\n OS/Arch:           {}\n Context:           default\n",
-            env!("CARGO_PKG_VERSION"),
-            env!("BALEIA_RUSTC_VERSION"),
-            env!("BALEIA_GIT_COMMIT"),
-            os_arch()
-        );
-        if let Some(s) = &server {
-            out += &format!(
-                "\nServer: Baleia Engine (in-process, daemonless)\n Engine:\n  Version:          {}\n  API version:      {API_VERSION}\n  Rust version:     {}\n  Git commit:       {}\n  OS/Arch:          {}\n  Kernel Version:   {}\n  Root Dir:         {}\n",
-                env!("CARGO_PKG_VERSION"),
-                env!("BALEIA_RUSTC_VERSION"),
-                env!("BALEIA_GIT_COMMIT"),
-                os_arch(),
-                s["KernelVersion"].as_str().unwrap_or(""),
-                root.display()
-            );
-        }
-        print!("{out}");
+        return Ok(());
     }
-    engine?;
+    let mut out = format!(
+        "Client:\n Version:           {}\n API version:       {API_VERSION}\n Rust version:      {}\n Git commit:        {}\n OS/Arch:           {}\n Context:           default\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("BALEIA_RUSTC_VERSION"),
+        env!("BALEIA_GIT_COMMIT"),
+        os_arch()
+    );
+    if let Some(s) = server {
+        let t = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+        out += &format!(
+            "\nServer: {}\n Engine:\n  Version:          {}\n  API version:      {}\n  Rust version:     {}\n  Git commit:       {}\n  OS/Arch:          {}/{}\n  Kernel Version:   {}\n",
+            s["Platform"]["Name"].as_str().unwrap_or("Baleia Engine"),
+            t("Version"),
+            t("ApiVersion"),
+            t("GoVersion"),
+            t("GitCommit"),
+            t("Os"),
+            t("Arch"),
+            t("KernelVersion"),
+        );
+        if let Some(r) = s["RootDir"].as_str() {
+            out += &format!("  Root Dir:         {r}\n");
+        }
+    }
+    print!("{out}");
     Ok(())
 }

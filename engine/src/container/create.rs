@@ -14,7 +14,7 @@ use crate::lock::Mode;
 use crate::names;
 
 /// What `create`/`run` are told besides the image.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateOptions {
     /// Image name or ID.
     pub image: String,

@@ -685,4 +685,57 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
     }
+
+    #[test]
+    fn what_the_client_sends_the_daemon_reads_back() {
+        let mut o = CreateOptions {
+            image: "busybox".into(),
+            name: Some("web".into()),
+            cmd: vec!["httpd".into(), "-f".into()],
+            entrypoint: Some(String::new()),
+            env: vec!["A=1".into()],
+            workdir: Some("/srv".into()),
+            hostname: Some("h".into()),
+            user: Some("1000".into()),
+            tty: true,
+            interactive: true,
+            attach: true,
+            network_aliases: vec!["www".into()],
+            expose: vec!["80/tcp".into()],
+            ..Default::default()
+        };
+        o.labels.insert("k".into(), "v".into());
+        o.host.network_mode = "neotech".into();
+        o.host.auto_remove = true;
+        o.host.memory = 64 << 20;
+        o.host.init = Some(true);
+        o.host.port_bindings.insert(
+            "80/tcp".into(),
+            vec![crate::container::model::PortBinding {
+                host_ip: "127.0.0.1".into(),
+                host_port: "8080".into(),
+            }],
+        );
+        let body: CreateBody = serde_json::from_value(crate::client::create_body(&o)).unwrap();
+        assert_eq!(body.options(Some("web".into())).unwrap(), o);
+        let plain = CreateOptions {
+            image: "busybox".into(),
+            host: HostConfig {
+                network_mode: "bridge".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let body: CreateBody = serde_json::from_value(crate::client::create_body(&plain)).unwrap();
+        assert_eq!(body.options(None).unwrap(), plain);
+    }
+
+    #[test]
+    fn an_empty_body_is_refused() {
+        let empty: CreateBody = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(
+            empty.options(None).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
 }
