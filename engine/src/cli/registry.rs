@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::output::{ellipsis, print_list};
-use baleia_engine::format::units::human_size;
+use baleia_engine::format::progress_bar;
 use baleia_engine::reference::Reference;
 use baleia_engine::registry::Progress;
 use baleia_engine::Engine;
@@ -106,23 +106,29 @@ impl<W: Write> Display<W> {
         if self.quiet {
             return;
         }
-        let _ = match p {
-            Progress::Start(line) | Progress::Line(line) => {
-                self.layers.clear();
-                writeln!(self.out, "{line}")
-            }
+        let _ = match &p {
             Progress::Layer {
                 id,
                 status,
                 current,
                 total,
-            } => self.layer(&id, &status, current, total),
+            } => self.layer(id, status, p.is_bar(), *current, *total),
+            other => {
+                self.layers.clear();
+                writeln!(self.out, "{other}")
+            }
         };
         let _ = self.out.flush();
     }
 
-    fn layer(&mut self, id: &str, status: &str, current: u64, total: u64) -> std::io::Result<()> {
-        let with_bar = matches!(status, "Downloading" | "Extracting" | "Pushing");
+    fn layer(
+        &mut self,
+        id: &str,
+        status: &str,
+        with_bar: bool,
+        current: u64,
+        total: u64,
+    ) -> std::io::Result<()> {
         if !self.live {
             // Without a terminal Docker leaves out the lines that only move a bar.
             if with_bar {
@@ -131,7 +137,7 @@ impl<W: Write> Display<W> {
             return writeln!(self.out, "{id}: {status}");
         }
         let text = if with_bar && total > 0 {
-            format!("{id}: {status} {}", bar(current, total))
+            format!("{id}: {status} {}", progress_bar(current, total))
         } else {
             format!("{id}: {status}")
         };
@@ -146,18 +152,6 @@ impl<W: Write> Display<W> {
             }
         }
     }
-}
-
-/// Docker's progress bar: `[=====>      ]  12.3MB/30.4MB`.
-fn bar(current: u64, total: u64) -> String {
-    const WIDTH: u64 = 50;
-    let done = (current.min(total) * WIDTH / total.max(1)) as usize;
-    let mut b = "=".repeat(done.saturating_sub(1));
-    if done > 0 {
-        b.push(if done as u64 == WIDTH { '=' } else { '>' });
-    }
-    b.push_str(&" ".repeat(WIDTH as usize - done));
-    format!("[{b}] {:>8}/{}", human_size(current), human_size(total))
 }
 
 /// `pull`.
@@ -332,9 +326,10 @@ mod tests {
     #[test]
     fn plain_lines_leave_out_the_bars_and_a_terminal_redraws_in_place() {
         let mut plain = Display::new(Vec::new(), false, false);
-        plain.show(Progress::Start(
-            "latest: Pulling from library/busybox".into(),
-        ));
+        plain.show(Progress::Start {
+            id: Some("latest".into()),
+            status: "Pulling from library/busybox".into(),
+        });
         for (status, cur) in [
             ("Pulling fs layer", 0),
             ("Downloading", 5),

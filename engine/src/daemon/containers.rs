@@ -65,7 +65,7 @@ pub async fn list(
 }
 
 /// Docker's filters: `{"status":["running"]}` or `{"status":{"running":true}}`.
-fn parse_filters(s: &str) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+pub(super) fn parse_filters(s: &str) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
     let v: Value =
         serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("filters: {e}")))?;
     let mut out = BTreeMap::new();

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::error::Error;
+use crate::registry::RegistryError;
 
 /// A failed request: an HTTP status and Docker's one-line message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +51,8 @@ impl From<Error> for ApiError {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::InvalidReference(_) | Error::InvalidChange(_) => StatusCode::BAD_REQUEST,
             Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Error::InvalidArchive(_) => StatusCode::BAD_REQUEST,
+            Error::Registry(r) => registry_status(r),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Docker's conflict messages carry no `conflict: ` prefix on the wire.
@@ -59,6 +62,19 @@ impl From<Error> for ApiError {
             e => e.to_string(),
         };
         ApiError { status, message }
+    }
+}
+
+/// Docker's codes for registry failures: 404 for what the registry or the store does not have
+/// (so `docker run` reports a missing image as Docker does), 401 for refused credentials.
+fn registry_status(e: &RegistryError) -> StatusCode {
+    match e {
+        RegistryError::ManifestNotFound { .. }
+        | RegistryError::PullDenied { .. }
+        | RegistryError::NoSuchTag(_)
+        | RegistryError::NoSuchRepository(_) => StatusCode::NOT_FOUND,
+        RegistryError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

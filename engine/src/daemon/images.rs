@@ -1,9 +1,10 @@
-//! Images: list, inspect, history, tag, remove.
+//! Images: list, inspect, history, tag, remove; the catch-all `/images/{*rest}` routes (names hold
+//! slashes) also hand `…/get` to [`super::archive`] and `…/push` to [`super::push`].
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::errors::ApiError;
 use super::routes::{blocking, flag};
+use super::{archive, push};
 use crate::engine::Engine;
 use crate::image::remove::RemoveEvent;
 
@@ -67,14 +69,17 @@ fn push(entry: &mut Value, key: &str, item: String) {
     }
 }
 
-/// `GET /images/{name}/json` and `GET /images/{name}/history` (names may hold slashes).
+/// `GET /images/{name}/json`, `…/history` and `…/get` (names may hold slashes).
 pub async fn get_any(
     State(e): State<Engine>,
     Path(rest): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(name) = rest.strip_suffix("/json") {
         let name = name.to_string();
-        return Ok(Json(blocking(move || Ok(e.inspect_image(&name)?)).await?));
+        return Ok(Json(blocking(move || Ok(e.inspect_image(&name)?)).await?).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return archive::save(e, vec![name.to_string()]).await;
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let name = name.to_string();
@@ -95,26 +100,30 @@ pub async fn get_any(
                 .collect::<Vec<_>>())
         })
         .await?;
-        return Ok(Json(Value::Array(v)));
+        return Ok(Json(Value::Array(v)).into_response());
     }
     Err(ApiError::not_found(format!(
         "page not found: /images/{rest}"
     )))
 }
 
-/// Query of `POST /images/{name}/tag`.
+/// Query of `POST /images/{name}/tag` and `…/push`.
 #[derive(Debug, Deserialize)]
-pub struct TagQuery {
+pub struct PostQuery {
     repo: Option<String>,
     tag: Option<String>,
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`.
+/// `POST /images/{name}/tag?repo=&tag=` and `POST /images/{name}/push?tag=`.
 pub async fn post_any(
     State(e): State<Engine>,
     Path(rest): Path<String>,
-    Query(q): Query<TagQuery>,
+    Query(q): Query<PostQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return push::push(e, name, q.tag.as_deref(), &headers).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(ApiError::not_found(format!(
             "page not found: /images/{rest} (baleia's daemon does not do this yet)"

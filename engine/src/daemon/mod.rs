@@ -2,14 +2,23 @@
 //! `docker` CLI drives this engine. Handlers run the engine's synchronous operations on tokio's
 //! blocking pool; containers keep running when the daemon stops (each has its own monitor).
 
+mod archive;
 mod attach;
+mod auth;
+mod body;
 mod containers;
 mod errors;
 mod images;
+mod import;
+mod jsonmessage;
 mod networks;
+mod pull;
+mod push;
 mod rejections;
 mod routes;
+mod search;
 mod server;
+mod stream;
 mod system;
 mod tls;
 

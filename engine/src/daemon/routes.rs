@@ -8,7 +8,10 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::errors::ApiError;
-use super::{attach, containers, images, networks, rejections, system, API_VERSION};
+use super::{
+    archive, attach, auth, containers, images, networks, pull, rejections, search, system,
+    API_VERSION,
+};
 use crate::engine::Engine;
 
 /// What handlers share: the engine, clients waiting to attach, and news of starts.
@@ -40,6 +43,11 @@ pub fn router(engine: Engine) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/images/json", get(images::list))
+        .route("/images/create", post(pull::create))
+        .route("/images/get", get(archive::get))
+        .route("/images/load", post(archive::load))
+        .route("/images/search", get(search::search))
+        .route("/auth", post(auth::login))
         .route(
             "/images/{*rest}",
             get(images::get_any)

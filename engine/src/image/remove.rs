@@ -48,7 +48,24 @@ impl Engine {
                 key
             };
             repos.remove(&key);
-            events.push(RemoveEvent::Untagged(key));
+            events.push(RemoveEvent::Untagged(key.clone()));
+            if r.digest.is_none() {
+                // As Docker: the last tag of a repository takes the repository's digest
+                // references (`name@sha256:…`, recorded by pull and push) with it.
+                let repo = split_tag(&key).0;
+                let tags_left = repos
+                    .tags_of(&image.id)
+                    .iter()
+                    .any(|t| split_tag(t).0 == repo);
+                if !tags_left {
+                    for d in repos.digests_of(&image.id) {
+                        if d.rsplit_once('@').map(|(n, _)| n) == Some(repo) {
+                            repos.remove(&d);
+                            events.push(RemoveEvent::Untagged(d));
+                        }
+                    }
+                }
+            }
             if !repos.tags_of(&image.id).is_empty() || !repos.digests_of(&image.id).is_empty() {
                 self.images.save_repositories(&repos)?;
                 return Ok(events);

@@ -9,7 +9,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
-use super::credentials;
+use super::credentials::{self, Credentials};
 use super::error::{Context, RegistryError};
 use crate::config::Config;
 use crate::reference::{Reference, DEFAULT_DOMAIN};
@@ -27,6 +27,8 @@ pub(super) struct Endpoint {
     pub plain_http: bool,
     /// Set when `host` is a mirror of this registry (`docker.io`).
     pub mirror_of: Option<String>,
+    /// Credentials the caller gave for this registry, used instead of the stored ones.
+    pub given: Option<Credentials>,
 }
 
 impl Endpoint {
@@ -41,7 +43,17 @@ impl Endpoint {
             plain_http: is_insecure(&host, &config.insecure_registries),
             host,
             mirror_of: None,
+            given: None,
         }
+    }
+
+    /// This endpoint with the caller's credentials, if any, for the registry itself (a mirror is
+    /// another server: it keeps the stored ones).
+    pub fn with_credentials(mut self, given: Option<&Credentials>) -> Endpoint {
+        if self.mirror_of.is_none() {
+            self.given = given.cloned();
+        }
+        self
     }
 
     /// A mirror from daemon.json's `registry-mirrors` (`http://127.0.0.1:5000`, `https://m.example/`).
@@ -63,6 +75,7 @@ impl Endpoint {
             host,
             plain_http,
             mirror_of: Some(of.to_string()),
+            given: None,
         })
     }
 
@@ -88,8 +101,11 @@ impl Endpoint {
         o
     }
 
-    /// The credentials stored for this endpoint's host (anonymous if none).
+    /// The credentials given, else those stored for this endpoint's host (anonymous if none).
     pub fn auth(&self) -> RegistryAuth {
+        if let Some(c) = &self.given {
+            return RegistryAuth::Basic(c.username.clone(), c.password.clone());
+        }
         let server = match (&self.mirror_of, self.host.as_str()) {
             (None, "index.docker.io") => DEFAULT_DOMAIN,
             _ => self.host.as_str(),
@@ -101,8 +117,13 @@ impl Endpoint {
     }
 }
 
-/// The endpoints to try, in order, for pulling `r`: mirrors first for Docker Hub, then the registry.
-pub(super) fn pull_endpoints(r: &Reference, config: &Config) -> Vec<Endpoint> {
+/// The endpoints to try, in order, for pulling `r`: mirrors first for Docker Hub, then the registry
+/// (with the caller's credentials, if given).
+pub(super) fn pull_endpoints(
+    r: &Reference,
+    config: &Config,
+    given: Option<&Credentials>,
+) -> Vec<Endpoint> {
     let mut out = Vec::new();
     if r.domain == DEFAULT_DOMAIN {
         out.extend(
@@ -112,7 +133,7 @@ pub(super) fn pull_endpoints(r: &Reference, config: &Config) -> Vec<Endpoint> {
                 .filter_map(|m| Endpoint::mirror(m, DEFAULT_DOMAIN, config)),
         );
     }
-    out.push(Endpoint::direct(&r.domain, config));
+    out.push(Endpoint::direct(&r.domain, config).with_credentials(given));
     out
 }
 
@@ -254,7 +275,7 @@ mod tests {
             ..Config::default()
         };
         let r = Reference::parse_tagged("debian").unwrap();
-        let eps = pull_endpoints(&r, &config);
+        let eps = pull_endpoints(&r, &config, None);
         let hosts: Vec<(&str, bool)> = eps
             .iter()
             .map(|e| (e.host.as_str(), e.plain_http))
@@ -271,6 +292,6 @@ mod tests {
         assert_eq!(o.resolve_registry(), "127.0.0.1:5001");
         assert_eq!(o.repository(), "library/debian");
         let other = Reference::parse_tagged("127.0.0.1:5000/x").unwrap();
-        assert_eq!(pull_endpoints(&other, &config).len(), 1);
+        assert_eq!(pull_endpoints(&other, &config, None).len(), 1);
     }
 }

@@ -13,6 +13,24 @@ use serde_json::{json, Map, Value};
 use super::error::RegistryError;
 use crate::reference::DEFAULT_DOMAIN;
 
+/// A user name and password the caller gives for one operation (the daemon's `X-Registry-Auth`),
+/// used instead of the ones `login` stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password (or a personal access token).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The key Docker Hub's credentials are stored under.
 pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 

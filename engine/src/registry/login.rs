@@ -18,6 +18,14 @@ impl Engine {
     /// Check credentials against the registry (docker.io if None) and store them as Docker's
     /// config.json does; returns the server name used.
     pub fn login(&self, server: Option<&str>, user: &str, password: &str) -> Result<String> {
+        let key = self.check_login(server, user, password)?;
+        credentials::store_in(&credentials::config_path(), &key, user, password)?;
+        Ok(key)
+    }
+
+    /// Check credentials against the registry (docker.io if None) without storing them (what a
+    /// daemon's `POST /auth` does: the client keeps them); returns the server's key.
+    pub fn check_login(&self, server: Option<&str>, user: &str, password: &str) -> Result<String> {
         let key = credentials::server_key(server);
         let domain = if key == DOCKER_HUB_SERVER {
             DEFAULT_DOMAIN.to_string()
@@ -33,7 +41,6 @@ impl Engine {
         };
         let rt = client::runtime()?;
         rt.block_on(check_credentials(&ep, &r, user, password))?;
-        credentials::store_in(&credentials::config_path(), &key, user, password)?;
         Ok(key)
     }
 

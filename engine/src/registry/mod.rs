@@ -15,6 +15,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
+pub use credentials::Credentials;
 pub use error::RegistryError;
 pub use progress::Progress;
 pub use search::SearchResult;

@@ -11,6 +11,7 @@ use oci_client::{Client, RegistryOperation};
 
 use super::blob::{self, LayerJob, Unpacker};
 use super::client::{self, Endpoint, MAX_CONCURRENT};
+use super::credentials::Credentials;
 use super::error::{Context, RegistryError};
 use super::manifest;
 use super::progress::{Progress, Reporter};
@@ -42,16 +43,27 @@ struct Fetched {
 }
 
 impl Engine {
-    /// `pull NAME[:TAG|@DIGEST]` (all tags with `all_tags`): returns the fully qualified references
-    /// pulled (`docker.io/library/debian:latest`).
+    /// `pull NAME[:TAG|@DIGEST]` (all tags with `all_tags`) with the credentials `login` stored:
+    /// returns the fully qualified references pulled (`docker.io/library/debian:latest`).
     pub fn pull(
         &self,
         name: &str,
         all_tags: bool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<String>> {
+        self.pull_with(name, all_tags, None, progress)
+    }
+
+    /// [`Engine::pull`] with the caller's credentials for the image's registry, if given.
+    pub fn pull_with(
+        &self,
+        name: &str,
+        all_tags: bool,
+        credentials: Option<&Credentials>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<String>> {
         let r = Reference::parse(name)?;
-        let endpoints = client::pull_endpoints(&r, &self.config);
+        let endpoints = client::pull_endpoints(&r, &self.config, credentials);
         self.pull_via(&r, all_tags, &endpoints, progress)
     }
 
@@ -177,10 +189,10 @@ impl Engine {
             (Some(t), None) => t.clone(),
             _ => "latest".into(),
         };
-        report.emit(Progress::Start(format!(
-            "{tag_or_digest}: Pulling from {}",
-            r.path
-        )));
+        report.emit(Progress::Start {
+            id: Some(tag_or_digest),
+            status: format!("Pulling from {}", r.path),
+        });
         let chains = chain_ids(&diff_ids);
         if self.images.get(&image.id)?.is_some() && self.layers.stack(&diff_ids).is_ok() {
             return Ok(Fetched {

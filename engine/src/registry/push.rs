@@ -20,6 +20,7 @@ use oci_client::{Client, RegistryOperation};
 use serde_json::json;
 
 use super::client::{self, Endpoint, MAX_CONCURRENT};
+use super::credentials::Credentials;
 use super::error::{Context, RegistryError};
 use super::progress::{Progress, Reporter};
 use crate::digest::Digest;
@@ -40,23 +41,34 @@ const CHUNK: usize = 1 << 20;
 const TICK: Duration = Duration::from_millis(250);
 
 impl Engine {
-    /// `push NAME[:TAG]`: the tag given, else every tag of the repository with `all_tags`, else
-    /// `latest` (as Docker's CLI does since `--all-tags` exists).
+    /// `push NAME[:TAG]` with the credentials `login` stored: the tag given, else every tag of the
+    /// repository with `all_tags`, else `latest` (as Docker's CLI does since `--all-tags` exists).
     pub fn push(
         &self,
         name: &str,
         all_tags: bool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<()> {
+        self.push_with(name, all_tags, None, progress)
+    }
+
+    /// [`Engine::push`] with the caller's credentials for the registry, if given.
+    pub fn push_with(
+        &self,
+        name: &str,
+        all_tags: bool,
+        credentials: Option<&Credentials>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let r = Reference::parse(name)?;
         let targets = self.push_targets(&r, all_tags)?;
         let report = Reporter::new(progress);
-        report.emit(Progress::Start(format!(
-            "The push refers to repository [{}]",
-            r.full_name()
-        )));
+        report.emit(Progress::Start {
+            id: None,
+            status: format!("The push refers to repository [{}]", r.full_name()),
+        });
         let rt = client::runtime()?;
-        let ep = Endpoint::direct(&r.domain, &self.config);
+        let ep = Endpoint::direct(&r.domain, &self.config).with_credentials(credentials);
         for (tagged, image) in targets {
             let layers = {
                 let _lock = self.lock(Mode::Shared)?;
@@ -178,8 +190,11 @@ impl Engine {
         )
         .await
         .map_err(|e| RegistryError::from_oci(e, &cx))?;
-        let tag = tagged.tag.as_deref().unwrap_or("latest");
-        report.line(format!("{tag}: digest: {digest} size: {size}"));
+        report.emit(Progress::Pushed {
+            tag: tagged.tag.clone().unwrap_or_else(|| "latest".into()),
+            digest: digest.clone(),
+            size: size as u64,
+        });
         Ok(digest)
     }
 

@@ -5,6 +5,7 @@ use oci_client::RegistryOperation;
 use serde::Deserialize;
 
 use super::client::{self, Endpoint};
+use super::credentials::Credentials;
 use super::error::{self, Context, RegistryError};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -37,13 +38,24 @@ struct HubAnswer {
 
 impl Engine {
     /// `search TERM`: Docker Hub's search API for a plain term; for `HOST:PORT/term`, that
-    /// registry's `/v2/_catalog` filtered by the term. At most `limit` results.
+    /// registry's `/v2/_catalog` (with the stored credentials) filtered by the term. At most
+    /// `limit` results.
     pub fn search(&self, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
+        self.search_with(term, limit, None)
+    }
+
+    /// [`Engine::search`] with the caller's credentials for a registry's catalog, if given.
+    pub fn search_with(
+        &self,
+        term: &str,
+        limit: usize,
+        credentials: Option<&Credentials>,
+    ) -> Result<Vec<SearchResult>> {
         let limit = limit.clamp(1, 100);
         let rt = client::runtime()?;
         match split_registry(term) {
             Some((host, rest)) => {
-                let ep = Endpoint::direct(host, &self.config);
+                let ep = Endpoint::direct(host, &self.config).with_credentials(credentials);
                 rt.block_on(search_catalog(&ep, host, rest, limit))
             }
             None => {

@@ -207,8 +207,8 @@ fn lines(events: &[Progress]) -> Vec<String> {
     events
         .iter()
         .filter_map(|p| match p {
-            Progress::Line(l) | Progress::Start(l) => Some(l.clone()),
-            _ => None,
+            Progress::Layer { .. } => None,
+            other => Some(other.to_string()),
         })
         .collect()
 }
@@ -243,7 +243,10 @@ fn push_then_pull_keeps_the_image_id() {
     r.unwrap();
     assert_eq!(
         ev[0],
-        Progress::Start(format!("The push refers to repository [{name}]"))
+        Progress::Start {
+            id: None,
+            status: format!("The push refers to repository [{name}]")
+        }
     );
     assert_eq!(statuses(&ev).iter().filter(|s| *s == "Pushed").count(), 2);
     let last = lines(&ev).pop().unwrap();
@@ -397,7 +400,7 @@ fn docker_hub_names_pull_through_a_mirror() {
     b.config.registry_mirrors = vec![format!("http://{}", reg.host())];
     let r = Reference::parse("mirrored:v1").unwrap();
     // Only the mirror: this test must never reach Docker Hub.
-    let endpoints: Vec<Endpoint> = super::client::pull_endpoints(&r, &b.config)
+    let endpoints: Vec<Endpoint> = super::client::pull_endpoints(&r, &b.config, None)
         .into_iter()
         .filter(|e| e.mirror_of.is_some())
         .collect();
@@ -452,6 +455,55 @@ fn catalog_search_and_credentials() {
     let err = c.pull(&name, false, &mut |_| {}).unwrap_err().to_string();
     assert!(err.starts_with("pull access denied for"), "{err}");
     assert_store_empty(&c);
+}
+
+#[test]
+fn given_credentials_are_used_and_never_stored() {
+    let reg = Registry::start_with(true);
+    let (_d, e) = engine();
+    let name = format!("{}/lab/given:v1", reg.host());
+    let id = load_image(&e, &name, "g");
+    let wrong = super::Credentials {
+        username: "baleia".into(),
+        password: "wrong".into(),
+    };
+    let right = super::Credentials {
+        username: "baleia".into(),
+        password: "s3cret".into(),
+    };
+    let err = e
+        .check_login(Some(&reg.host()), &wrong.username, &wrong.password)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "unauthorized: incorrect username or password");
+    assert_eq!(
+        e.check_login(Some(&reg.host()), &right.username, &right.password)
+            .unwrap(),
+        reg.host()
+    );
+    let err = e
+        .push_with(&name, false, Some(&wrong), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unauthorized"), "{err}");
+    e.push_with(&name, false, Some(&right), &mut |_| {})
+        .unwrap();
+    let found = e
+        .search_with(&format!("{}/given", reg.host()), 25, Some(&right))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+
+    let (_d2, b) = engine();
+    let err = b
+        .pull_with(&name, false, Some(&wrong), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("pull access denied for"), "{err}");
+    b.pull_with(&name, false, Some(&right), &mut |_| {})
+        .unwrap();
+    assert_eq!(b.resolve_image(&name).unwrap().id, id);
+    // Checked and used, never written to a credentials store.
+    assert_eq!(super::credentials::lookup(&reg.host()).unwrap(), None);
 }
 
 /// Copy a `docker save` archive to the registry with skopeo (`extra`: its compression/format flags).
