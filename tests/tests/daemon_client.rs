@@ -157,6 +157,30 @@ fn the_baleia_cli_drives_a_daemon_through_docker_host() {
     assert!(screen.contains("/dev/pts/0"), "{screen}");
     assert_eq!(code, 7, "{screen}");
 
+    // save and load stream through the daemon: the same image comes back.
+    let id_before = cli.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
+    let tar = root.scratch().join("bb.tar");
+    cli.ok(&["save", "-o", tar.to_str().unwrap(), "busybox"]);
+    let listing = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    assert!(text(&listing.stdout).contains("manifest.json"));
+    assert!(cli
+        .ok(&["rmi", "busybox"])
+        .contains("Untagged: busybox:latest"));
+    assert_eq!(cli.ok(&["images", "-q"]).trim(), "");
+    assert_eq!(
+        cli.ok(&["load", "-i", tar.to_str().unwrap()]),
+        "Loaded image: busybox:latest\n"
+    );
+    assert_eq!(cli.ok(&["inspect", "-f", "{{.Id}}", "busybox"]), id_before);
+    let o = cli.with_input(&["load"], b"this is not a tar archive");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).starts_with("Error response from daemon: "),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(cli.ok(&["images", "-q"]).trim().lines().count(), 1);
+
     // Networks.
     let net = cli.ok(&["network", "create", "clientnet"]);
     assert_eq!(net.trim().len(), 64);
@@ -229,8 +253,8 @@ fn client_errors_read_as_the_docker_cli_writes_them() {
         text(&o.stderr)
     );
     cli.ok(&["rm", "-f", "taken"]);
-    // Commands that need this host's engine say so, and do nothing.
-    let o = cli.run(&["save", "-o", "/dev/null", "busybox"]);
+    // Commands without a client path yet say so, and do nothing.
+    let o = cli.run(&["commit", "nosuch"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("works only without a daemon"),

@@ -420,6 +420,14 @@ pub fn save(e: &Engine, a: &SaveArgs) -> Result<()> {
 
 /// Write through a temporary file beside the target, so a failed save leaves no half archive.
 fn save_to_file(e: &Engine, names: &[String], path: &Path) -> Result<()> {
+    write_atomically(path, |w| Ok(e.save(names, w)?))
+}
+
+/// Write `path` through a temporary file beside it, renamed into place only when `write` succeeds.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -432,7 +440,7 @@ fn save_to_file(e: &Engine, names: &[String], path: &Path) -> Result<()> {
     let result = (|| -> Result<()> {
         let f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        e.save(names, &mut w)?;
+        write(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?;
         fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
         Ok(())

@@ -5,7 +5,8 @@
 use std::cell::OnceCell;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::{Method, Request, Response};
@@ -34,6 +35,41 @@ pub struct Answer {
 }
 
 type Result<T> = std::result::Result<T, ClientError>;
+
+/// A request body: bytes at hand, or a stream read from a file or stdin.
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+/// A body that streams `reader` in 1 MiB chunks from a thread (a tar to `load`).
+fn streamed(mut reader: impl std::io::Read + Send + 'static) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<hyper::body::Frame<Bytes>>>(4);
+    std::thread::spawn(move || loop {
+        let mut buf = vec![0u8; 1 << 20];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx
+                    .blocking_send(Ok(hyper::body::Frame::data(Bytes::from(buf))))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    let frames =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    BodyExt::boxed(StreamBody::new(frames))
+}
 
 fn http_err(e: impl std::fmt::Display) -> ClientError {
     ClientError::Http(e.to_string())
@@ -80,12 +116,7 @@ impl Client {
         Ok(self.version.get_or_init(|| agreed))
     }
 
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Request<Full<Bytes>>> {
+    fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Request<Body>> {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -98,11 +129,11 @@ impl Client {
             }
             None => Bytes::new(),
         };
-        b.body(Full::new(payload)).map_err(http_err)
+        b.body(full(payload)).map_err(http_err)
     }
 
     /// Connect and send one request; the connection lives on in a task (for upgrades too).
-    async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+    async fn exchange(&self, req: Request<Body>) -> Result<Response<Incoming>> {
         let connect_err = |source| ClientError::Connect {
             host: self.host.to_string(),
             source,
@@ -118,6 +149,11 @@ impl Client {
     pub fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
         let path = format!("/v{}{path}", self.api_version()?);
         let req = self.request(method, &path, body)?;
+        self.finish(req)
+    }
+
+    /// Send a prepared request; an error status becomes [`ClientError::Api`].
+    fn finish(&self, req: Request<Body>) -> Result<Answer> {
         self.rt.block_on(async {
             let res = self.exchange(req).await?;
             let status = res.status().as_u16();
@@ -135,6 +171,22 @@ impl Client {
                 body: res.into_body(),
             })
         })
+    }
+
+    /// Send `reader`'s bytes as the body (`content_type`), streamed, not held in memory.
+    pub fn send_stream(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        reader: impl std::io::Read + Send + 'static,
+    ) -> Result<Answer> {
+        let path = format!("/v{}{path}", self.api_version()?);
+        let mut req = self.request(method, &path, None)?;
+        *req.body_mut() = streamed(reader);
+        req.headers_mut()
+            .insert(CONTENT_TYPE, content_type.parse().map_err(http_err)?);
+        self.finish(req)
     }
 
     /// Send and read the whole JSON answer (`null` for an empty body).
@@ -237,7 +289,7 @@ impl Client {
     }
 }
 
-async fn send_on<IO>(io: IO, req: Request<Full<Bytes>>) -> Result<Response<Incoming>>
+async fn send_on<IO>(io: IO, req: Request<Body>) -> Result<Response<Incoming>>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

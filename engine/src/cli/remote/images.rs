@@ -1,14 +1,16 @@
-//! Image commands over the API: images, pull (Docker's progress lines), rmi, tag.
+//! Image commands over the API: images, pull (Docker's progress lines), rmi, tag, save, load.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::super::images::{print_images, ImagesArgs, RmiArgs, TagArgs};
+use super::super::images::{
+    print_images, write_atomically, ImagesArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs,
+};
 use super::super::output::created_since;
 use super::super::registry::PullArgs;
 use super::super::Reported;
@@ -215,4 +217,66 @@ pub fn tag(c: &Client, a: &TagArgs) -> Result<()> {
     }
     c.send(Method::POST, &q, None)?;
     Ok(())
+}
+
+/// `save [-o FILE] IMAGE…`: the daemon's archive, streamed to the file (through a temporary
+/// one) or to stdout.
+pub fn save(c: &Client, a: &SaveArgs) -> Result<()> {
+    let names: Vec<String> = a
+        .names
+        .iter()
+        .map(|n| format!("names={}", enc(n)))
+        .collect();
+    let path = format!("/images/get?{}", names.join("&"));
+    let copy = |w: &mut dyn Write| -> Result<()> {
+        let answer = c.send(Method::GET, &path, None)?;
+        c.each_chunk(answer, |data| {
+            w.write_all(data)
+                .map_err(|e| ClientError::Http(format!("writing the archive: {e}")))
+        })?;
+        Ok(w.flush()?)
+    };
+    match &a.output {
+        Some(p) => write_atomically(p, copy),
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            copy(&mut std::io::stdout().lock())
+        }
+    }
+}
+
+/// `load [-i FILE] [-q]`: the archive streamed to the daemon; its `Loaded image:` lines.
+pub fn load(c: &Client, a: &LoadArgs) -> Result<()> {
+    let path = format!("/images/load?quiet={}", a.quiet as u8);
+    let answer = match &a.input {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?;
+            c.send_stream(Method::POST, &path, "application/x-tar", f)?
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!("requested load from stdin, but stdin is empty");
+            }
+            c.send_stream(Method::POST, &path, "application/x-tar", std::io::stdin())?
+        }
+    };
+    let mut failure = None;
+    c.each_json_line(answer, |v| {
+        if let Some(m) = v["errorDetail"]["message"].as_str().or(v["error"].as_str()) {
+            failure = Some(m.to_string());
+        } else if let Some(s) = v["stream"].as_str() {
+            print!("{s}");
+        }
+        Ok(())
+    })?;
+    match failure {
+        Some(message) => Err(ClientError::Api {
+            status: 500,
+            message,
+        }
+        .into()),
+        None => Ok(()),
+    }
 }

@@ -63,6 +63,8 @@ fn dispatch(c: &Client, command: Command) -> Result<()> {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(c, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(c, &a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(c, &a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(c, &a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(c, &a),
         Command::Image(ImageCommand::Inspect(a)) => {
             let objects = a.names.iter().map(|n| image_json(c, n)).collect();
             show(objects, a.format.as_deref())
