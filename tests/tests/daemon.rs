@@ -2,7 +2,7 @@
 //! Docker Engine API on a unix socket: version, info, images, networks, the container life cycle,
 //! logs, Docker's error wording, and containers that outlive a daemon restart.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baleia_tests::daemon::Daemon;
