@@ -130,6 +130,12 @@ pub enum Command {
         #[arg(long)]
         attach: bool,
     },
+    /// An exec started by the daemon (its helper process; not for people).
+    #[command(name = "__exec", hide = true)]
+    ExecHelper {
+        /// The container.
+        id: String,
+    },
 }
 
 /// Run a parsed command line.
@@ -167,6 +173,12 @@ pub fn run(cli: Cli) -> Result<()> {
             &id,
             attach,
         )?),
+        Command::ExecHelper { id } => {
+            match baleia_engine::daemon::exec_helper_main(&engine()?, &id)? {
+                0 => Ok(()),
+                code => Err(Reported(code).into()),
+            }
+        }
         Command::Images(a) => images::images(&engine()?, &a),
         Command::Image(c) => images::image(engine, c),
         Command::Pull(a) => registry::pull(&engine()?, &a),

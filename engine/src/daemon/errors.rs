@@ -48,8 +48,10 @@ impl From<Error> for ApiError {
                 StatusCode::NOT_FOUND
             }
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::InvalidReference(_) | Error::InvalidChange(_) => StatusCode::BAD_REQUEST,
-            Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Error::InvalidReference(_) | Error::InvalidChange(_) | Error::InvalidParameter(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::PermissionDenied(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Docker's conflict messages carry no `conflict: ` prefix on the wire.

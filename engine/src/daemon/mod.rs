@@ -5,13 +5,17 @@
 mod attach;
 mod containers;
 mod errors;
+mod exec;
 mod images;
+mod network_connect;
 mod networks;
 mod routes;
 mod server;
+mod stats;
 mod system;
 
 pub use errors::{ApiError, DaemonError};
+pub use exec::{helper_main as exec_helper_main, ExecError};
 pub use server::{serve, Listen};
 
 /// The newest Engine API version the daemon speaks (what `/_ping` and `/version` announce).
