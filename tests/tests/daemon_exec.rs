@@ -526,6 +526,16 @@ fn docker_network_connect_and_disconnect() {
     );
     let o = d.docker(&["exec", "conn-b", "ping", "-c", "1", "-W", "2", "conn-c"]);
     assert!(text(&o.stdout).contains(&format!("({fixed})")), "{o:?}");
+    // The address is the container's for every start.
+    d.ok(&["restart", "-t", "0", "conn-c"]);
+    let ips = d.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"conn-net\").IPAddress}} \
+         {{(index .NetworkSettings.Networks \"conn-net\").IPAMConfig.IPv4Address}}",
+        "conn-c",
+    ]);
+    assert_eq!(ips.split_whitespace().collect::<Vec<_>>(), [&fixed, &fixed]);
     let o = d.docker(&[
         "network",
         "connect",
