@@ -74,6 +74,12 @@ pub enum Error {
     /// Talking to a registry failed (pull, push, login, search).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// A request that is not allowed in this state (Docker's 403: an endpoint already there).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A request whose parameters cannot work together (Docker's 400 validation errors).
+    #[error("{0}")]
+    InvalidParameter(String),
     /// A Dockerfile instruction given to `import --change` that cannot be applied.
     #[error("invalid --change: {0}")]
     InvalidChange(String),

@@ -37,6 +37,9 @@ impl Daemon {
         args.extend(extra);
         let child = root
             .cmd(&args)
+            // The daemon and what it starts (monitors, exec helpers) stay local whatever
+            // DOCKER_HOST says: one that leads nowhere proves it in every daemon test.
+            .env("DOCKER_HOST", "unix:///nonexistent/baleia-test.sock")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()

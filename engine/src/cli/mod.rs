@@ -141,6 +141,12 @@ pub enum Command {
         #[arg(long)]
         attach: bool,
     },
+    /// An exec started by the daemon (its helper process; not for people).
+    #[command(name = "__exec", hide = true)]
+    ExecHelper {
+        /// The container.
+        id: String,
+    },
 }
 
 /// Run a parsed command line.
@@ -154,12 +160,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Cli::command().print_help()?;
         return Ok(());
     };
-    // `daemon`, a container's monitor and `system teardown` are this host's business: a
+    // `daemon`, a container's monitor, an exec helper and `system teardown` are this host's: a
     // DOCKER_HOST in their environment must not turn them into clients.
     let local_only = matches!(
         command,
         Command::Daemon(_)
             | Command::Monitor { .. }
+            | Command::ExecHelper { .. }
             | Command::System(system::SystemCommand::Teardown)
     );
     if let Some(host) = cli.host.as_deref().filter(|h| !h.is_empty() && !local_only) {
@@ -189,6 +196,12 @@ pub fn run(cli: Cli) -> Result<()> {
             &id,
             attach,
         )?),
+        Command::ExecHelper { id } => {
+            match baleia_engine::daemon::exec_helper_main(&engine()?, &id)? {
+                0 => Ok(()),
+                code => Err(Reported(code).into()),
+            }
+        }
         Command::Images(a) => images::images(&engine()?, &a),
         Command::Image(c) => images::image(engine, c),
         Command::Pull(a) => registry::pull(&engine()?, &a),

@@ -105,6 +105,9 @@ pub struct ConnectArgs {
     /// Add network-scoped alias for the container.
     #[arg(long, value_name = "STRINGS")]
     pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104").
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Network.
     pub network: String,
     /// Container.
@@ -131,7 +134,9 @@ pub fn network(e: &Engine, c: NetworkCommand) -> Result<()> {
         NetworkCommand::Inspect(a) => inspect(e, &a),
         NetworkCommand::Rm(a) => rm(e, &a),
         NetworkCommand::Prune(a) => prune(e, &a),
-        NetworkCommand::Connect(a) => Ok(e.connect_network(&a.network, &a.container, &a.alias)?),
+        NetworkCommand::Connect(a) => {
+            Ok(e.connect_network(&a.network, &a.container, &a.alias, a.ip)?)
+        }
         NetworkCommand::Disconnect(a) => {
             Ok(e.disconnect_network(&a.network, &a.container, a.force)?)
         }

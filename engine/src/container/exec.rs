@@ -21,8 +21,8 @@ use super::{resources, spawn, user};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-/// What `exec` runs and how.
-#[derive(Debug, Clone, Default)]
+/// What `exec` runs and how (serializable: the daemon hands it to its `__exec` helper process).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExecOptions {
     /// The command; argv[0] is looked up in the container's PATH.
     pub argv: Vec<String>,

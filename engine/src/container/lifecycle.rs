@@ -41,7 +41,7 @@ impl Engine {
             .append(true)
             .open(&log_path)
             .at(&log_path)?;
-        let exe = monitor_program()?;
+        let exe = baleia_program()?;
         let mut cmd = Command::new(&exe);
         cmd.arg("--root")
             .arg(self.paths.root())
@@ -279,8 +279,9 @@ impl Engine {
     }
 }
 
-/// The program to run as a container's monitor: `BALEIA_EXE`, else this executable.
-fn monitor_program() -> Result<std::path::PathBuf> {
+/// The `baleia` executable that helper processes (`__monitor`, `__exec`) run: `BALEIA_EXE`, else
+/// this one.
+pub(crate) fn baleia_program() -> Result<std::path::PathBuf> {
     if let Ok(p) = std::env::var("BALEIA_EXE") {
         return Ok(p.into());
     }

@@ -214,6 +214,25 @@ pub struct EndpointSettings {
     /// Names it resolves as on a user-defined network.
     #[serde(rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
+    /// The address asked for (`network connect --ip`), kept for every start.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+}
+
+/// A static address on a network (`.NetworkSettings.Networks.NAME.IPAMConfig`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct EndpointIpamConfig {
+    /// The IPv4 address.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+}
+
+impl EndpointSettings {
+    /// The static address asked for, if any.
+    pub fn static_ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.ipam_config.as_ref()?.ipv4_address.parse().ok()
+    }
 }
 
 /// The record kept in `containers/<id>/config.v2.json`.

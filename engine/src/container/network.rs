@@ -209,10 +209,9 @@ fn wire(
     let mut first: Option<(String, Ipv4Addr, u8)> = None;
     let mut user_networks = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let aliases = c.network_settings.networks[name]
-            .aliases
-            .clone()
-            .unwrap_or_default();
+        let asked = &c.network_settings.networks[name];
+        let aliases = asked.aliases.clone().unwrap_or_default();
+        let ip = asked.static_ip();
         let (settings, bridge) = engine.join_network(
             &nl,
             name,
@@ -223,6 +222,7 @@ fn wire(
                 netns: netns.as_fd(),
                 ifname: &format!("eth{i}"),
                 default_route: i == 0,
+                ip,
             },
         )?;
         let ip: Ipv4Addr = settings.ip_address.parse().expect("an address we gave");

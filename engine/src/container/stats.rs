@@ -2,6 +2,8 @@
 //! traffic of its network namespace — in the figures `docker stats` shows. CPU % compares two
 //! samples (Docker's `precpu_stats`), so a caller samples, waits, and samples again.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::model::Container;
@@ -19,6 +21,29 @@ pub struct Sample {
     pub net_rx: u64,
     /// Bytes sent on the container's interfaces other than `lo`.
     pub net_tx: u64,
+    /// Each interface but `lo` (`eth0`, …), as Docker's stats API lists them.
+    pub interfaces: BTreeMap<String, NetCounters>,
+}
+
+/// One interface's counters, from `/proc/<pid>/net/dev`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NetCounters {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Received packets dropped.
+    pub rx_dropped: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+    /// Packets dropped on sending.
+    pub tx_dropped: u64,
 }
 
 /// What `stats` shows for a container, computed from two samples.
@@ -62,17 +87,19 @@ impl Engine {
             .host_config(&c.id)
             .map(|h| h.network_mode != "host")
             .unwrap_or(true);
-        let (net_rx, net_tx) = if own_net {
+        let interfaces = if own_net {
             std::fs::read_to_string(format!("/proc/{}/net/dev", c.state.pid))
-                .map(|t| parse_net_dev(&t))
-                .unwrap_or((0, 0))
+                .map(|t| net_dev_interfaces(&t))
+                .unwrap_or_default()
         } else {
-            (0, 0)
+            BTreeMap::new()
         };
+        let (net_rx, net_tx) = sum_traffic(&interfaces);
         Ok(Sample {
             cgroup: Some(stats),
             net_rx,
             net_tx,
+            interfaces,
         })
     }
 }
@@ -100,25 +127,48 @@ pub fn usage(prev: &Sample, cur: &Sample) -> Usage {
 
 /// Bytes received and sent over every interface but `lo`, from `/proc/<pid>/net/dev` text.
 pub fn parse_net_dev(text: &str) -> (u64, u64) {
-    let (mut rx, mut tx) = (0u64, 0u64);
+    sum_traffic(&net_dev_interfaces(text))
+}
+
+fn sum_traffic(interfaces: &BTreeMap<String, NetCounters>) -> (u64, u64) {
+    interfaces.values().fold((0u64, 0u64), |(rx, tx), n| {
+        (rx.saturating_add(n.rx_bytes), tx.saturating_add(n.tx_bytes))
+    })
+}
+
+/// Each interface but `lo` and its counters, from `/proc/<pid>/net/dev` text.
+pub fn net_dev_interfaces(text: &str) -> BTreeMap<String, NetCounters> {
+    let mut out = BTreeMap::new();
     for line in text.lines() {
         let Some((name, counters)) = line.split_once(':') else {
             continue; // The two header lines.
         };
-        if name.trim() == "lo" {
+        let name = name.trim();
+        if name == "lo" {
             continue;
         }
-        let fields: Vec<u64> = counters
+        let f: Vec<u64> = counters
             .split_whitespace()
             .map(|f| f.parse().unwrap_or(0))
             .collect();
         // receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes …
-        if fields.len() >= 9 {
-            rx = rx.saturating_add(fields[0]);
-            tx = tx.saturating_add(fields[8]);
+        if f.len() >= 12 {
+            out.insert(
+                name.to_string(),
+                NetCounters {
+                    rx_bytes: f[0],
+                    rx_packets: f[1],
+                    rx_errors: f[2],
+                    rx_dropped: f[3],
+                    tx_bytes: f[8],
+                    tx_packets: f[9],
+                    tx_errors: f[10],
+                    tx_dropped: f[11],
+                },
+            );
         }
     }
-    (rx, tx)
+    out
 }
 
 #[cfg(test)]
@@ -134,6 +184,16 @@ mod tests {
  eth1:      34       1    0    0    0     0          0         0       2       1    0    0    0     0       0          0\n";
         assert_eq!(parse_net_dev(text), (1234, 650));
         assert_eq!(parse_net_dev(""), (0, 0));
+        let each = net_dev_interfaces(text);
+        assert_eq!(each.keys().collect::<Vec<_>>(), ["eth0", "eth1"]);
+        assert_eq!(
+            (
+                each["eth0"].rx_packets,
+                each["eth0"].tx_bytes,
+                each["eth0"].tx_packets
+            ),
+            (10, 648, 8)
+        );
     }
 
     #[test]
@@ -151,6 +211,7 @@ mod tests {
             }),
             net_rx: 5,
             net_tx: 7,
+            ..Sample::default()
         };
         let u = usage(&Sample::default(), &cur);
         assert_eq!(

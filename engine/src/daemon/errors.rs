@@ -49,8 +49,10 @@ impl From<Error> for ApiError {
                 StatusCode::NOT_FOUND
             }
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::InvalidReference(_) | Error::InvalidChange(_) => StatusCode::BAD_REQUEST,
-            Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Error::InvalidReference(_) | Error::InvalidChange(_) | Error::InvalidParameter(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::PermissionDenied(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::InvalidArchive(_) => StatusCode::BAD_REQUEST,
             Error::Registry(r) => registry_status(r),
             _ => StatusCode::INTERNAL_SERVER_ERROR,

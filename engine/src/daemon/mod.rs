@@ -8,9 +8,11 @@ mod auth;
 mod body;
 mod containers;
 mod errors;
+mod exec;
 mod images;
 mod import;
 mod jsonmessage;
+mod network_connect;
 mod networks;
 mod pull;
 mod push;
@@ -18,11 +20,13 @@ mod rejections;
 mod routes;
 mod search;
 mod server;
+mod stats;
 mod stream;
 mod system;
 mod tls;
 
 pub use errors::{ApiError, DaemonError};
+pub use exec::{helper_main as exec_helper_main, ExecError};
 pub use server::{check_exposure, serve, Listen};
 pub use tls::TlsFiles;
 

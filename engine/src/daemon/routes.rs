@@ -9,8 +9,8 @@ use axum::Router;
 
 use super::errors::ApiError;
 use super::{
-    archive, attach, auth, containers, images, networks, pull, rejections, search, system,
-    API_VERSION,
+    archive, attach, auth, containers, exec, images, network_connect, networks, pull, rejections,
+    search, stats, system, API_VERSION,
 };
 use crate::engine::Engine;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     pub pending: attach::Pending,
     /// IDs of containers this daemon started (for `wait?condition=next-exit`).
     pub started: tokio::sync::broadcast::Sender<String>,
+    /// Exec instances (`docker exec`).
+    pub execs: exec::Execs,
 }
 
 impl axum::extract::FromRef<AppState> for Engine {
@@ -37,6 +39,7 @@ pub fn router(engine: Engine) -> Router {
         engine,
         pending: attach::Pending::default(),
         started: tokio::sync::broadcast::channel(64).0,
+        execs: exec::Execs::default(),
     };
     let api = Router::new()
         .route("/_ping", get(system::ping))
@@ -57,6 +60,11 @@ pub fn router(engine: Engine) -> Router {
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}/connect", post(network_connect::connect))
+        .route(
+            "/networks/{id}/disconnect",
+            post(network_connect::disconnect),
+        )
         .route(
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
@@ -75,6 +83,11 @@ pub fn router(engine: Engine) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/exec", post(exec::handlers::create))
+        .route("/exec/{id}/start", post(exec::handlers::start))
+        .route("/exec/{id}/json", get(exec::handlers::inspect))
+        .route("/exec/{id}/resize", post(exec::handlers::resize))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

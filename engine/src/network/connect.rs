@@ -2,22 +2,25 @@
 //! runs (a new `ethN` appears in it, or goes), else from its next start.
 
 use std::fs::File;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::endpoint::Join;
 use super::netlink::Netlink;
-use crate::container::model::EndpointSettings;
+use crate::container::model::{EndpointIpamConfig, EndpointSettings};
 use crate::container::store::monitor_alive;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 
 impl Engine {
-    /// Connect container `container` to network `network`, with `aliases` on it.
+    /// Connect container `container` to network `network`, with `aliases` on it, at address
+    /// `ip` if given (else the lowest free one).
     pub fn connect_network(
         &self,
         network: &str,
         container: &str,
         aliases: &[String],
+        ip: Option<Ipv4Addr>,
     ) -> Result<()> {
         let n = self.network(network)?;
         let c = self.resolve_container(container)?;
@@ -25,18 +28,23 @@ impl Engine {
         if n.driver != "bridge"
             || !matches!(self.network(&host.network_mode), Ok(m) if m.driver == "bridge")
         {
-            return Err(Error::Runtime(
+            return Err(Error::InvalidParameter(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             ));
         }
         if n.is_default_bridge() && !aliases.is_empty() {
-            return Err(Error::Runtime(
+            return Err(Error::InvalidParameter(
                 "network-scoped alias is supported only for containers in user defined networks"
                     .into(),
             ));
         }
+        if ip.is_some() && n.is_default_bridge() {
+            return Err(Error::InvalidParameter(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
         if c.network_settings.networks.contains_key(&n.name) {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 c.bare_name(),
                 n.name
@@ -45,6 +53,9 @@ impl Engine {
         let mut settings = EndpointSettings {
             network_id: n.id.clone(),
             aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+            ipam_config: ip.map(|ip| EndpointIpamConfig {
+                ipv4_address: ip.to_string(),
+            }),
             ..Default::default()
         };
         if c.state.running && monitor_alive(c.state.monitor_pid, &c.id) {
@@ -62,6 +73,7 @@ impl Engine {
                     netns: netns.as_fd(),
                     ifname: &ifname,
                     default_route: false,
+                    ip,
                 },
             )?;
             settings = joined;
@@ -96,7 +108,7 @@ impl Engine {
             )));
         }
         if n.driver != "bridge" {
-            return Err(Error::Runtime(
+            return Err(Error::InvalidParameter(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
             ));

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 use super::ipam;
 use super::model::{veth_name, Endpoint};
 use super::netlink::{Netlink, VethSpec};
-use crate::container::model::EndpointSettings;
+use crate::container::model::{EndpointIpamConfig, EndpointSettings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::layer::random_hex;
@@ -27,6 +27,8 @@ pub struct Join<'a> {
     pub ifname: &'a str,
     /// Route everything through this network's gateway (the container's first network).
     pub default_route: bool,
+    /// The address asked for (`--ip`); else the lowest free one.
+    pub ip: Option<Ipv4Addr>,
 }
 
 impl Engine {
@@ -47,7 +49,7 @@ impl Engine {
             )));
         };
         if n.containers.contains_key(j.container_id) {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 j.container_name, n.name
             )));
@@ -57,12 +59,23 @@ impl Engine {
             .subnet()
             .ok_or_else(|| Error::Corrupt(format!("network {} has no subnet", n.name)))?;
         let taken: Vec<Ipv4Addr> = n.containers.values().filter_map(Endpoint::ip).collect();
-        let ip = ipam::next_free((net, len), gateway, &taken).ok_or_else(|| {
-            Error::Runtime(format!(
-                "no available IPv4 addresses on this network's address pools: {} ({})",
-                n.name, n.id
-            ))
-        })?;
+        let ip = match j.ip {
+            Some(ip) if !ipam::is_host((net, len), ip) => {
+                return Err(Error::InvalidParameter(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )))
+            }
+            Some(ip) if ip == gateway || taken.contains(&ip) => {
+                return Err(Error::Forbidden("Address already in use".into()))
+            }
+            Some(ip) => ip,
+            None => ipam::next_free((net, len), gateway, &taken).ok_or_else(|| {
+                Error::Runtime(format!(
+                    "no available IPv4 addresses on this network's address pools: {} ({})",
+                    n.name, n.id
+                ))
+            })?,
+        };
         let mac = ipam::mac_for(ip);
         let endpoint_id = random_hex(32);
         nl.add_veth(&VethSpec {
@@ -105,6 +118,9 @@ impl Engine {
             ip_address: ip.to_string(),
             ip_prefix_len: len,
             dns_names: (!n.is_default_bridge()).then_some(dns_names),
+            ipam_config: j.ip.map(|ip| EndpointIpamConfig {
+                ipv4_address: ip.to_string(),
+            }),
         };
         Ok((settings, bridge))
     }

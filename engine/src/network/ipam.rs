@@ -62,6 +62,14 @@ pub fn next_free(net: (Ipv4Addr, u8), gateway: Ipv4Addr, taken: &[Ipv4Addr]) -> 
         .find(|ip| *ip != gateway && !taken.contains(ip))
 }
 
+/// Whether `ip` can be a container's on `net`: inside it, and neither its network nor its
+/// broadcast address.
+pub fn is_host(net: (Ipv4Addr, u8), ip: Ipv4Addr) -> bool {
+    let size = 1u64 << (32 - net.1 as u32);
+    let offset = u64::from(u32::from(ip).wrapping_sub(u32::from(net.0)));
+    contains(net, ip) && offset > 0 && offset + 1 < size
+}
+
 /// A MAC address derived from the IPv4 address, as Docker gave them for years: `02:42` then the
 /// address's four bytes (`172.17.0.2` → `02:42:ac:11:00:02`).
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
@@ -83,6 +91,16 @@ mod tests {
 
     fn net(s: &str) -> (Ipv4Addr, u8) {
         parse_cidr(s).unwrap()
+    }
+
+    #[test]
+    fn a_static_address_must_be_a_host_of_the_subnet() {
+        let n = net("172.30.0.0/16");
+        assert!(is_host(n, Ipv4Addr::new(172, 30, 100, 104)));
+        assert!(!is_host(n, Ipv4Addr::new(172, 30, 0, 0)));
+        assert!(!is_host(n, Ipv4Addr::new(172, 30, 255, 255)));
+        assert!(!is_host(n, Ipv4Addr::new(172, 31, 0, 5)));
+        assert!(!is_host(n, Ipv4Addr::new(10, 0, 0, 1)));
     }
 
     #[test]
