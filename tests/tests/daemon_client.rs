@@ -120,6 +120,49 @@ fn the_baleia_cli_drives_a_daemon_through_docker_host() {
     };
     assert_eq!(text(&logs.stdout), "out\n");
     assert_eq!(text(&logs.stderr), "err\n");
+    // Inside the running container: exec (plain, exit code, stdin, a terminal) and top.
+    assert_eq!(
+        cli.ok(&["exec", "talker", "cat", "/etc/hostname"]).trim(),
+        &id[..12]
+    );
+    let o = cli.run(&["exec", "talker", "sh", "-c", "echo x >&2; exit 3"]);
+    assert_eq!(
+        (o.status.code(), text(&o.stderr)),
+        (Some(3), "x\n".to_string())
+    );
+    let o = cli.with_input(
+        &[
+            "exec",
+            "-i",
+            "-e",
+            "WHO=client",
+            "talker",
+            "sh",
+            "-c",
+            "echo $WHO; cat",
+        ],
+        b"typed\n",
+    );
+    assert_eq!(text(&o.stdout), "client\ntyped\n", "{}", text(&o.stderr));
+    cli.ok(&["exec", "-d", "talker", "touch", "/tmp/made-by-exec-d"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while cli
+        .run(&["exec", "talker", "test", "-e", "/tmp/made-by-exec-d"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(std::time::Instant::now() < deadline, "exec -d never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut c = cli.cmd(&["exec", "-it", "talker", "sh"]);
+    c.stdin(Stdio::null());
+    let (screen, code) = pty_run(c, &[("# ", b"tty; exit 4\r")]);
+    assert!(screen.contains("/dev/pts/"), "{screen}");
+    assert_eq!(code, 4, "{screen}");
+    let top = cli.ok(&["top", "talker"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 60"), "{top}");
     assert_eq!(cli.ok(&["stop", "-t", "1", "talker"]).trim(), "talker");
     let all = cli.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
     assert!(all.contains("talker exited"), "{all}");

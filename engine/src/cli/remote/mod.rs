@@ -3,6 +3,7 @@
 //! Commands that only make sense on this host (`daemon`, `system teardown`) stay local.
 
 mod containers;
+mod exec;
 mod images;
 mod networks;
 mod stream;
@@ -59,6 +60,8 @@ fn dispatch(c: &Client, command: Command) -> Result<()> {
         Command::Rename(a) | Command::Container(C::Rename(a)) => containers::rename(c, &a),
         Command::Logs(a) | Command::Container(C::Logs(a)) => containers::logs(c, &a),
         Command::Inspect(a) | Command::Container(C::Inspect(a)) => inspect(c, &a),
+        Command::Exec(a) | Command::Container(C::Exec(a)) => exec::exec(c, &a),
+        Command::Top(a) | Command::Container(C::Top(a)) => exec::top(c, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(c, &a),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(c, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(c, &a),

@@ -11,7 +11,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use super::super::attach::{raw_terminal, terminal_size, DetachKeys, PROXIED_SIGNALS};
 use super::enc;
-use baleia_engine::client::Client;
+use baleia_engine::client::{Client, RawStream};
 
 /// Output of an attachment or of `logs`: straight through with a terminal, else demultiplexed
 /// from Docker's frames (stream byte, three zeros, big-endian length) to stdout and stderr.
@@ -72,18 +72,41 @@ pub fn attached(
         enc(id),
         stdin as u8
     );
-    let mut conn = c.upgrade(&path, None)?;
+    let conn = c.upgrade(&path, None)?;
     let waited = c.send(
         Method::POST,
         &format!("/containers/{}/wait?condition={condition}", enc(id)),
         None,
     )?;
     start()?;
+    let resize_path = format!("/containers/{}/resize", enc(id));
+    let kill_path = format!("/containers/{}/kill", enc(id));
+    if !pump(c, conn, stdin, tty, &resize_path, Some(&kill_path))? {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&c.read_all(waited)?)?;
+    if let Some(m) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+        anyhow::bail!("{m}");
+    }
+    Ok(Some(v["StatusCode"].as_i64().unwrap_or(-1)))
+}
+
+/// Pump an upgraded stream until it ends: stdin (with the detach keys on a terminal) to it, its
+/// output to ours; window changes go to `resize_path`, and without a terminal INT/TERM/… to
+/// `kill_path`. Whether it ended on its own (`false`: the user detached).
+pub fn pump(
+    c: &Client,
+    mut conn: RawStream,
+    stdin: bool,
+    tty: bool,
+    resize_path: &str,
+    kill_path: Option<&str>,
+) -> Result<bool> {
     if tty {
-        resize(c, id);
+        resize(c, resize_path);
     }
     let _raw = raw_terminal(tty && stdin)?;
-    pass_signals(c, id, tty)?;
+    pass_signals(c, resize_path, kill_path, tty)?;
     let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
         let mut writer = conn.try_clone()?;
@@ -124,50 +147,41 @@ pub fn attached(
             Ok(n) => out.feed(&buf[..n]),
         }
     }
-    if detached.load(std::sync::atomic::Ordering::SeqCst) {
-        return Ok(None);
-    }
-    let v: serde_json::Value = serde_json::from_slice(&c.read_all(waited)?)?;
-    if let Some(m) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
-        anyhow::bail!("{m}");
-    }
-    Ok(Some(v["StatusCode"].as_i64().unwrap_or(-1)))
+    Ok(!detached.load(std::sync::atomic::Ordering::SeqCst))
 }
 
-/// Tell the daemon our terminal's size (errors do not matter: the session goes on).
-fn resize(c: &Client, id: &str) {
+/// Tell the daemon our terminal's size at `path` (errors do not matter: the session goes on).
+fn resize(c: &Client, path: &str) {
     if let Some((h, w)) = terminal_size() {
-        let _ = c.send(
-            Method::POST,
-            &format!("/containers/{}/resize?h={h}&w={w}", enc(id)),
-            None,
-        );
+        let _ = c.send(Method::POST, &format!("{path}?h={h}&w={w}"), None);
     }
 }
 
 /// A thread that turns window changes (terminal) or INT/TERM/… (no terminal, Docker's
 /// `--sig-proxy`) into API calls on their own connection.
-fn pass_signals(c: &Client, id: &str, tty: bool) -> Result<()> {
+fn pass_signals(c: &Client, resize_path: &str, kill_path: Option<&str>, tty: bool) -> Result<()> {
     let mut set = SigSet::empty();
     if tty {
         set.add(Signal::SIGWINCH);
-    } else {
+    } else if kill_path.is_some() {
         for s in PROXIED_SIGNALS {
             set.add(s);
         }
+    } else {
+        return Ok(());
     }
     set.thread_block()?;
     let host = c.host().clone();
-    let id = id.to_string();
+    let resize_path = resize_path.to_string();
+    let kill_path = kill_path.map(str::to_string);
     std::thread::spawn(move || {
         let Ok(c) = Client::new(host) else { return };
         loop {
             let Ok(sig) = set.wait() else { return };
             if sig == Signal::SIGWINCH {
-                resize(&c, &id);
-            } else {
-                let path = format!("/containers/{}/kill?signal={}", enc(&id), sig.as_str());
-                let _ = c.send(Method::POST, &path, None);
+                resize(&c, &resize_path);
+            } else if let Some(k) = &kill_path {
+                let _ = c.send(Method::POST, &format!("{k}?signal={}", sig.as_str()), None);
             }
         }
     });
