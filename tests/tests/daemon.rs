@@ -2,7 +2,7 @@
 //! Docker Engine API on a unix socket: version, info, images, networks, the container life cycle,
 //! logs, Docker's error wording, and containers that outlive a daemon restart.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use baleia_tests::daemon::Daemon;
@@ -38,7 +38,14 @@ fn docker_cli_reads_version_info_images_and_networks() {
     assert_eq!(text(&o.stdout).trim(), "1.48", "{}", text(&o.stderr));
     let v = d.ok(&["version"]);
     assert!(v.contains("Server: Baleia Engine"), "{v}");
-    assert!(v.contains("API version:       1.48"), "{v}");
+    // The server's part (20.10 clients add "(minimum version 1.24)").
+    let server = v.split("Server:").nth(1).unwrap_or_default();
+    assert!(
+        server
+            .lines()
+            .any(|l| l.trim_start().starts_with("API version:") && l.contains(" 1.48")),
+        "{v}"
+    );
     let info = d.ok(&["info", "--format", "{{.Images}} {{.Driver}} {{.OSType}}"]);
     assert_eq!(info.trim(), "1 overlay2 linux");
     assert!(d.ok(&["info"]).contains("Server Version: 0.1.0"));
@@ -105,7 +112,13 @@ fn docker_cli_reads_version_info_images_and_networks() {
     );
     let o = d.docker(&["network", "rm", "nosuchnet"]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("Error response from daemon: network nosuchnet not found"));
+    // Docker's daemon wording; 20.10 clients turn any 404 here into their own line.
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("Error response from daemon: network nosuchnet not found")
+            || err.trim() == "Error: No such network: nosuchnet",
+        "{err}"
+    );
 }
 
 #[test]
@@ -259,4 +272,78 @@ fn docker_cli_runs_containers_that_outlive_the_daemon() {
     let d = Daemon::start(&root);
     assert_eq!(d.ok(&["ps", "-q", "--no-trunc"]).trim(), id.trim());
     d.ok(&["rm", "-f", "lasting"]);
+}
+
+#[test]
+fn a_client_that_leaves_mid_attach_never_stops_the_container() {
+    docker_installed();
+    let root = Root::with_lab_images(&["busybox"]);
+    let d = Daemon::start(&root);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]);
+    // `docker attach`, killed (no goodbye) once it has shown output.
+    let mut client = d
+        .command(&["attach", "--no-stdin", "ticker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = client.stdout.take().unwrap();
+    let mut first = [0u8; 5];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"tick\n");
+    client.kill().unwrap();
+    client.wait().unwrap();
+    drop(out);
+    // An attached `run -i` whose client is killed while the command runs.
+    let mut session = d
+        .command(&[
+            "run",
+            "-i",
+            "--name",
+            "session",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; sleep 60",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(session.stdout.as_mut().unwrap(), &mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    session.kill().unwrap();
+    session.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let logs_before = d.ok(&["logs", "ticker"]).lines().count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"])
+            .trim(),
+        "running"
+    );
+    assert!(
+        d.ok(&["logs", "ticker"]).lines().count() > logs_before,
+        "ticker stopped ticking"
+    );
+    // The killed `run -i` client leaves its shell's stdin closed, as with Docker: the shell
+    // ends on that EOF by itself, and nothing else is touched.
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"])
+            .trim(),
+        "running"
+    );
+    d.ok(&["rm", "-f", "ticker", "session"]);
 }
