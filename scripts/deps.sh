@@ -14,8 +14,9 @@ packages=(
   # the registry tests and bench/pull.sh: a real registry (distribution v2) on 127.0.0.1, and
   # htpasswd to make the bcrypt password file of its basic-auth variant
   docker-registry apache2-utils
-  # the daemon tests drive `baleia daemon` with Debian's docker client (dockerd is never started by them)
-  docker.io
+  # the daemon tests drive `baleia daemon` with Debian's docker client (dockerd is never started by
+  # them); openssl makes the CA and certificates of the --tlsverify test
+  docker.io openssl
   # kernel plumbing the engine and labs show; curl plays the notes' outside client
   iproute2 iptables procps curl bridge-utils tcpdump
 )
