@@ -1,0 +1,23 @@
+//! Lab files: the model serde reads, and the loader that says where a file is wrong.
+
+mod load;
+pub mod model;
+
+pub use load::{check_kind, load, parse, show_kind, LabError};
+pub use model::*;
+
+/// Every lab (`*.yaml`) in `dir`, sorted by file name; the first broken one is an error.
+pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Lab>, LabError> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| LabError {
+            file: dir.into(),
+            line: None,
+            place: None,
+            message: format!("cannot read the folder: {e}"),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| load(p)).collect()
+}

@@ -1,0 +1,6 @@
+//! `baleia-lab`: hands-on Docker notes as labs. A lab (YAML) types the notes' commands into real
+//! terminals, shows what the kernel did behind each step (namespaces, layers, cgroups, links,
+//! iptables, packets), and checks that the exercise worked.
+
+pub mod backend;
+pub mod lab;
