@@ -4,4 +4,5 @@
 
 pub mod backend;
 pub mod lab;
+pub mod template;
 pub mod terminal;
