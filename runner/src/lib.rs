@@ -3,6 +3,11 @@
 //! iptables, packets), and checks that the exercise worked.
 
 pub mod backend;
+pub mod interrupt;
+pub mod inventory;
 pub mod lab;
+pub mod session;
+pub mod setup;
 pub mod template;
 pub mod terminal;
+pub mod ui;

@@ -1,8 +1,10 @@
 //! Lab files: the model serde reads, and the loader that says where a file is wrong.
 
+mod lint;
 mod load;
 pub mod model;
 
+pub use lint::{lint, Finding, LAB_IMAGES};
 pub use load::{check_kind, load, parse, show_kind, LabError};
 pub use model::*;
 

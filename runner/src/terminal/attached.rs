@@ -67,6 +67,15 @@ const VALUED: &[&str] = &[
     "--shm-size",
 ];
 
+/// Whether a flag of `run`/`exec`/… (`-e`, `--name`, `-ite`) takes the next word as its value.
+pub fn takes_value(flag: &str) -> bool {
+    !flag.contains('=')
+        && (VALUED.contains(&flag)
+            || (!flag.starts_with("--")
+                && flag.len() > 2
+                && VALUED.contains(&format!("-{}", &flag[flag.len() - 1..]).as_str())))
+}
+
 /// Global flags before the subcommand that take a value.
 const GLOBAL_VALUED: &[&str] = &[
     "-H",
@@ -117,11 +126,7 @@ pub fn target(argv: &[String]) -> Option<Target> {
             }
             // `-it`, `-d`… are switches; a valued flag (or a switch cluster ending in one, like
             // `-ite X`) takes the next word.
-            let valued = VALUED.contains(&w)
-                || (!w.starts_with("--")
-                    && w.len() > 2
-                    && VALUED.contains(&format!("-{}", &w[w.len() - 1..]).as_str()));
-            if valued {
+            if takes_value(w) {
                 let v = words.next();
                 if w == "--name" {
                     name = v.map(str::to_string);

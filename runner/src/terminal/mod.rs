@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub use attached::{target, Target};
+pub use attached::{takes_value, target, Target};
 use screen::Screen;
 
 /// How long the screen must stay quiet before an idle container shell counts as done (its

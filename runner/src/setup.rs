@@ -1,0 +1,129 @@
+//! Where the runner keeps things and which `docker` it drives: the built-in engine on the lab's
+//! own state root (so a lab never touches the learner's containers, and can remove all it made),
+//! or a docker-compatible CLI given with `--docker`; and the lab images loaded into it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::backend::{Backend, Kind};
+
+/// The runner's folders.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// Progress and, for the built-in engine, its state root (`BALEIA_LAB_HOME`, default
+    /// `/var/lib/baleia-lab`).
+    pub data: PathBuf,
+    /// What a running lab keeps: inventories, the `docker` shim (`BALEIA_LAB_RUN`, default
+    /// `/run/baleia-lab`).
+    pub run: PathBuf,
+}
+
+impl Home {
+    /// From the environment, or the defaults.
+    pub fn from_env() -> Home {
+        let var = |k: &str, d: &str| {
+            std::env::var_os(k)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| d.into())
+        };
+        Home {
+            data: var("BALEIA_LAB_HOME", "/var/lib/baleia-lab"),
+            run: var("BALEIA_LAB_RUN", "/run/baleia-lab"),
+        }
+    }
+
+    /// The file of passed labs.
+    pub fn progress(&self) -> PathBuf {
+        self.data.join("progress.json")
+    }
+}
+
+/// The `baleia` binary: `BALEIA_BIN`, beside `baleia-lab`, or on PATH.
+pub fn baleia_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("BALEIA_BIN") {
+        return Ok(p.into());
+    }
+    if let Some(p) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("baleia")))
+        .filter(|p| p.is_file())
+    {
+        return Ok(p);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("baleia"))
+        .find(|p| p.is_file())
+        .context("the baleia binary is not beside baleia-lab nor on PATH (set BALEIA_BIN)")
+}
+
+/// The backend: `--docker PATH`, else the built-in engine on `BALEIA_ROOT` or the lab root.
+pub fn backend(home: &Home, docker: Option<&Path>) -> Result<Backend> {
+    if let Some(d) = docker {
+        if !d.is_file() {
+            bail!("--docker {}: no such program", d.display());
+        }
+        return Ok(Backend::external(d));
+    }
+    let root = std::env::var("BALEIA_ROOT")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| home.data.join("engine").display().to_string());
+    let mut env = vec![("BALEIA_ROOT".to_string(), root)];
+    for k in ["BALEIA_CONFIG", "BALEIA_INIT", "DOCKER_CONFIG"] {
+        if let Ok(v) = std::env::var(k) {
+            env.push((k.into(), v));
+        }
+    }
+    Ok(Backend::builtin(
+        &baleia_bin()?,
+        &home.run.join("bin"),
+        env,
+    )?)
+}
+
+/// Load the lab images `names` into `b` unless it has them, building them with
+/// `labs/images/build.sh` (cached after the first build).
+///
+/// `BALEIA_LAB_BUILD` names the script when `labs` has none.
+pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !matches!(b.inspect(Kind::Image, n), Ok(Some(_))))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // The labs' own recipes, or (for labs kept elsewhere, like the runner's test labs) the one
+    // `BALEIA_LAB_BUILD` names.
+    let script = Some(labs.join("images/build.sh"))
+        .filter(|p| p.is_file())
+        .or_else(|| std::env::var_os("BALEIA_LAB_BUILD").map(PathBuf::from))
+        .with_context(|| {
+            format!(
+                "no {}/images/build.sh to build the lab images (set BALEIA_LAB_BUILD)",
+                labs.display()
+            )
+        })?;
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args(missing.iter().map(|s| s.as_str()))
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    for archive in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        b.ok(&["load", "-q", "-i", archive.trim()])?;
+    }
+    Ok(())
+}
