@@ -6,6 +6,7 @@ pub mod backend;
 pub mod interrupt;
 pub mod inventory;
 pub mod lab;
+pub mod record;
 pub mod session;
 pub mod setup;
 pub mod template;

@@ -5,6 +5,7 @@
 //! foreground, asleep reading, and has slept again since the line was typed.
 
 mod attached;
+mod handover;
 pub mod procs;
 pub mod screen;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub use attached::{takes_value, target, Target};
+pub use handover::{HandBack, ESCAPE};
 use screen::Screen;
 
 /// How long the screen must stay quiet before an idle container shell counts as done (its
