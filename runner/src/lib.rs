@@ -3,4 +3,6 @@
 //! iptables, packets), and checks that the exercise worked.
 
 pub mod backend;
+pub mod check;
+pub mod client;
 pub mod lab;
