@@ -3,8 +3,12 @@
 //! `blab-<name>-<tag>` whose `eth0` (`10.215.N.2/24`) is the peer of a veth `blab<tag>` on the host
 //! (`10.215.N.1/24`), on the first free `10.215.N.0/24` that overlaps no route and no address of
 //! the host. Inside: `lo` up and a default route via the host's end. Forwarding is switched on for
-//! the host's end of the link only (what lets the client reach published ports), never globally.
-//! The client only ever talks to the host over that link: nothing it sends leaves the machine.
+//! the host's end of the link only (what lets the client reach published ports), never globally,
+//! and a rule of the host's `mangle` table (its `FORWARD` chain, which comes before any the engines
+//! write in `filter`) drops whatever comes from the client's link and was not sent to a published
+//! port (not DNAT'd): the client reaches the host's addresses and
+//! the containers' published ports, as a machine on the host's LAN would, and nothing it sends is
+//! ever forwarded off the machine.
 //!
 //! Everything is removed when [`Clients`] is dropped (on a panic too).
 
@@ -24,6 +28,14 @@ pub enum ClientError {
     /// An `ip` command failed.
     #[error("`ip {args}` failed: {stderr}")]
     Ip {
+        /// Its arguments.
+        args: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// An `iptables` command failed.
+    #[error("`iptables {args}` failed: {stderr}")]
+    Iptables {
         /// Its arguments.
         args: String,
         /// What it said.
@@ -58,6 +70,8 @@ pub struct Client {
     host_if: String,
     host_ip: Ipv4Addr,
     ip: Ipv4Addr,
+    /// The guard rule is in place (removed on drop).
+    guarded: bool,
 }
 
 impl Client {
@@ -111,9 +125,13 @@ impl Client {
             host_if: format!("blab{tag}"),
             host_ip: Ipv4Addr::UNSPECIFIED,
             ip: Ipv4Addr::UNSPECIFIED,
+            guarded: false,
         };
         // From here on, dropping `c` removes whatever was made.
         ip(&["netns", "add", &c.netns])?;
+        // The guard before the link: nothing from the client is forwarded unless it was DNAT'd.
+        iptables(&c.forward_rule("-I"))?;
+        c.guarded = true;
         ip(&[
             "link", "add", &c.host_if, "type", "veth", "peer", "name", "eth0", "netns", &c.netns,
         ])?;
@@ -157,6 +175,31 @@ impl Client {
         std::fs::write(&sysctl, "1").map_err(io_err(format!("writing {sysctl}")))?;
         Ok(c)
     }
+
+    /// `iptables` arguments that insert (`-I`) or delete (`-D`) the client's guard in `mangle`'s
+    /// `FORWARD`.
+    fn forward_rule<'a>(&'a self, op: &'a str) -> Vec<&'a str> {
+        let mut v = vec!["-t", "mangle", op, "FORWARD"];
+        if op == "-I" {
+            v.push("1");
+        }
+        v.extend([
+            "-i",
+            &self.host_if,
+            "-m",
+            "conntrack",
+            "!",
+            "--ctstate",
+            "DNAT",
+            "-m",
+            "comment",
+            "--comment",
+            "baleia-lab client: published ports only",
+            "-j",
+            "DROP",
+        ]);
+        v
+    }
 }
 
 impl Drop for Client {
@@ -168,6 +211,9 @@ impl Drop for Client {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
+        if self.guarded {
+            let _ = iptables(&self.forward_rule("-D"));
+        }
     }
 }
 
@@ -246,6 +292,21 @@ fn ip(args: &[&str]) -> Result<String, ClientError> {
         });
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn iptables(args: &[&str]) -> Result<(), ClientError> {
+    let o = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .map_err(io_err("running iptables"))?;
+    if !o.status.success() {
+        return Err(ClientError::Iptables {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Six hex digits, different for every client made on this machine at the same time.
