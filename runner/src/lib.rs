@@ -3,6 +3,8 @@
 //! iptables, packets), and checks that the exercise worked.
 
 pub mod backend;
+pub mod check;
+pub mod client;
 pub mod interrupt;
 pub mod inventory;
 pub mod lab;

@@ -235,7 +235,8 @@ pub struct Check {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
     /// The step's output matches, as trycmd matches: `[..]` is any text on a line, a line `...`
-    /// any lines; otherwise every line must appear, in order.
+    /// any lines; the other lines must match whole lines, consecutive ones together, in order,
+    /// somewhere in the output (the rules: `crate::check::pattern`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The step's output matches this regular expression.
