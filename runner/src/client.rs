@@ -194,7 +194,7 @@ impl Client {
             "-m",
             "comment",
             "--comment",
-            "baleia-lab client: published ports only",
+            GUARD_COMMENT,
             "-j",
             "DROP",
         ]);
@@ -292,6 +292,55 @@ fn ip(args: &[&str]) -> Result<String, ClientError> {
         });
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// The comment that marks a client's guard rule.
+const GUARD_COMMENT: &str = "baleia-lab client: published ports only";
+
+/// Remove the guard rules of clients whose link is gone (a runner that was killed before it
+/// could drop its clients); the guards of live clients stay.
+pub fn sweep_stale_guards() {
+    let Ok(o) = Command::new("iptables")
+        .args(["-w", "-t", "mangle", "-S", "FORWARD"])
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        if !line.contains(GUARD_COMMENT) {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(link) = words
+            .iter()
+            .position(|w| *w == "-i")
+            .and_then(|i| words.get(i + 1))
+        else {
+            continue;
+        };
+        if Path::new("/sys/class/net").join(link).exists() {
+            continue;
+        }
+        // `-A FORWARD …` → `-D FORWARD …`; the comment's quotes are shell quoting: drop them.
+        let spec = line.replacen("-A FORWARD", "-D FORWARD", 1);
+        let mut args: Vec<String> = vec!["-t".into(), "mangle".into()];
+        let comment_at = spec.find("--comment ").map(|i| i + "--comment ".len());
+        match comment_at {
+            Some(at) => {
+                args.extend(spec[..at].split_whitespace().map(String::from));
+                let rest = &spec[at..];
+                let (comment, tail) = match rest.strip_prefix('"') {
+                    Some(r) => r.split_once('"').unwrap_or((r, "")),
+                    None => rest.split_once(' ').unwrap_or((rest, "")),
+                };
+                args.push(comment.to_string());
+                args.extend(tail.split_whitespace().map(String::from));
+            }
+            None => args.extend(spec.split_whitespace().map(String::from)),
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = iptables(&refs);
+    }
 }
 
 fn iptables(args: &[&str]) -> Result<(), ClientError> {

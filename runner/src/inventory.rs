@@ -21,6 +21,9 @@ pub struct Inventory {
     /// Network namespaces the lab made for its clients.
     #[serde(default)]
     pub netns: BTreeSet<String>,
+    /// The host ends of their links.
+    #[serde(default)]
+    pub links: BTreeSet<String>,
 }
 
 fn ids(out: &str) -> BTreeSet<String> {
@@ -39,6 +42,7 @@ impl Inventory {
             networks: ids(&b.ok(&["network", "ls", "-q", "--no-trunc"])?),
             images: ids(&b.ok(&["images", "-aq", "--no-trunc"])?),
             netns: BTreeSet::new(),
+            links: BTreeSet::new(),
         })
     }
 
@@ -79,10 +83,18 @@ impl Inventory {
                 failed.push(e.to_string());
             }
         }
+        for l in &self.links {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", l])
+                .output();
+        }
         for ns in &self.netns {
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", ns])
                 .output();
+        }
+        if !self.links.is_empty() {
+            crate::client::sweep_stale_guards();
         }
         failed
     }

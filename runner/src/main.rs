@@ -1,12 +1,13 @@
 //! `baleia-lab`: list, run, check and lint the labs.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use baleia_lab::lab::{self, Lab};
+use baleia_lab::play::{play, Mode, Outcome};
+use baleia_lab::record;
 use baleia_lab::session::{Session, SessionOptions};
 use baleia_lab::setup::{self, Home};
 use baleia_lab::ui::{self, paint, Lang};
@@ -47,18 +48,41 @@ enum Command {
         #[arg(long)]
         step: bool,
     },
+    /// Guided: do the lab's exercises yourself in its terminals; the runner checks them.
+    Walk {
+        /// The lab (its id).
+        lab: String,
+    },
     /// Run labs headless and report; the exit status says whether all passed.
     Check {
         /// Labs to check.
-        labs: Vec<String>,
+        #[arg(value_name = "LAB")]
+        ids: Vec<String>,
         /// Every lab.
         #[arg(long)]
         all: bool,
+        /// A JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a lab and keep its transcript (JSON) and terminals (asciicast) for the book.
+    Record {
+        /// The lab (its id).
+        lab: String,
+        /// Where to write `LAB.json` and `LAB.TERMINAL.cast`.
+        #[arg(long, default_value = "book/recordings", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Build the lab images and load them into the backend.
+    Images {
+        /// Images (default: every lab image).
+        names: Vec<String>,
     },
     /// Check the lab files against the authoring rules.
     Lint {
         /// Labs to lint (default: all).
-        labs: Vec<String>,
+        #[arg(value_name = "LAB")]
+        ids: Vec<String>,
     },
 }
 
@@ -78,28 +102,66 @@ fn run(cli: Cli) -> Result<i32> {
     let lang = cli.lang.unwrap_or_else(Lang::from_env);
     match &cli.command {
         Command::List => list(&cli, lang),
-        Command::Lint { labs } => lint(&cli, labs),
+        Command::Lint { ids } => lint(&cli, ids),
         Command::Run { lab, step } => {
             let lab = find(&cli, lab)?;
-            run_lab(&cli, lang, lab, Mode::Run { pause: *step })
+            Ok(exit_code(&run_lab(
+                &cli,
+                lang,
+                lab,
+                Mode::Run { pause: *step },
+            )?))
         }
-        Command::Check { labs, all } => {
+        Command::Walk { lab } => {
+            let lab = find(&cli, lab)?;
+            Ok(exit_code(&run_lab(&cli, lang, lab, Mode::Walk)?))
+        }
+        Command::Record { lab, .. } => {
+            let lab = find(&cli, lab)?;
+            Ok(exit_code(&run_lab(&cli, lang, lab, Mode::Record)?))
+        }
+        Command::Images { names } => {
+            let home = Home::from_env();
+            let backend = setup::backend(&home, cli.docker.as_deref())?;
+            let names: Vec<String> = if names.is_empty() {
+                lab::LAB_IMAGES.iter().map(|s| s.to_string()).collect()
+            } else {
+                names.clone()
+            };
+            setup::ensure_images(&backend, &cli.labs, &names)?;
+            println!("{}", names.join(" "));
+            Ok(0)
+        }
+        Command::Check { ids, all, json } => {
             let chosen: Vec<Lab> = if *all {
                 lab::load_dir(&cli.labs)?
-            } else if labs.is_empty() {
+            } else if ids.is_empty() {
                 bail!("name the labs to check, or --all");
             } else {
-                labs.iter().map(|l| find(&cli, l)).collect::<Result<_>>()?
+                ids.iter().map(|l| find(&cli, l)).collect::<Result<_>>()?
             };
-            let mut failed = 0;
+            let mut outcomes = Vec::new();
             for l in chosen {
-                if run_lab(&cli, lang, l, Mode::Check)? != 0 {
-                    failed += 1;
+                let o = run_lab(&cli, lang, l, Mode::Check)?;
+                if !json {
+                    let mark = if o.passed { "✓" } else { "✗" };
+                    println!("{mark} {} ({:.1} s)", o.lab, o.seconds);
                 }
+                outcomes.push(o);
+            }
+            let failed = outcomes.iter().filter(|o| !o.passed).count();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                println!("{} passed, {failed} failed", outcomes.len() - failed);
             }
             Ok(i32::from(failed > 0))
         }
     }
+}
+
+fn exit_code(o: &Outcome) -> i32 {
+    i32::from(!o.passed)
 }
 
 fn find(cli: &Cli, id: &str) -> Result<Lab> {
@@ -163,113 +225,73 @@ fn lint(cli: &Cli, only: &[String]) -> Result<i32> {
     Ok(i32::from(bad > 0))
 }
 
-/// How a lab is run.
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    /// Narrated, for a learner watching.
-    Run { pause: bool },
-    /// Headless: only failures and a summary.
-    Check,
-}
-
-fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<i32> {
+fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
     let home = Home::from_env();
     let backend = setup::backend(&home, cli.docker.as_deref())?;
     setup::ensure_images(&backend, &cli.labs, &lab.images)?;
     let color = ui::color();
-    let narrate = matches!(mode, Mode::Run { .. });
-    let id = lab.id.clone();
-    let path = lab.path.clone();
-    let lines = lab.step_lines.clone();
-    let total = lab.steps.len();
-    if narrate {
-        println!(
-            "{}",
-            paint(
-                color,
-                "1",
-                &format!("{} — {}", lab.id, lang.pick(&lab.title))
-            )
-        );
-        if let Some(i) = &lab.intro {
-            println!("{}\n", lang.pick(i));
-        }
-    }
-    let session = Session::start(
+    let mut session = Session::start(
         lab,
         backend,
         &SessionOptions {
             state_dir: home.run.clone(),
-            size: (24, 100),
+            size: SIZE,
         },
     )
     .context("starting the lab")?;
-    let mut session = session;
-    let mut prompts: std::collections::BTreeMap<String, String> = Default::default();
-    let outcome = (|| -> Result<()> {
-        for i in 0..total {
-            let step = session.lab.steps[i].clone();
-            if narrate {
-                println!("{}", paint(color, "2", &format!("── {}/{total}", i + 1)));
-                if let Some(s) = &step.say {
-                    println!("{}", lang.pick(s));
-                }
-            }
-            let r = session.run_step(i)?;
-            if narrate && (r.command.is_some() || !step.keys.is_empty()) {
-                // The output ends with the next prompt: it is shown before the next command.
-                let (body, next_prompt) = match r.output.rfind('\n') {
-                    Some(n) => (&r.output[..=n], &r.output[n + 1..]),
-                    None => ("", r.output.as_str()),
-                };
-                let prompt = prompts
-                    .get(&r.terminal)
-                    .cloned()
-                    .unwrap_or_else(|| format!("{}$ ", r.terminal));
-                print!("{}{body}", paint(color, "1", &prompt));
-                if body.is_empty() {
-                    let keys: Vec<String> = step.keys.iter().map(|k| format!("{k:?}")).collect();
-                    println!("{}", paint(color, "2", &format!("[{}]", keys.join(" "))));
-                }
-                prompts.insert(r.terminal.clone(), next_prompt.to_string());
-            }
-            if let Mode::Run { pause: true } = mode {
-                print!(
-                    "{}",
-                    lang.say("[Enter: próximo passo] ", "[Enter: next step] ")
-                );
-                let _ = std::io::stdout().flush();
-                let mut s = String::new();
-                let _ = std::io::stdin().read_line(&mut s);
-            }
+    // Headless modes say what failed on stderr: stdout is for the report.
+    let outcome = if matches!(mode, Mode::Check | Mode::Record) {
+        play(&mut session, mode, lang, color, &mut std::io::stderr())
+    } else {
+        play(&mut session, mode, lang, color, &mut std::io::stdout())
+    };
+    if mode == Mode::Record {
+        if let Some(dir) = &cli_record_dir(cli) {
+            write_recording(&session, &outcome, dir)?;
         }
-        Ok(())
-    })();
+    }
     let leftovers = session.finish();
     for l in &leftovers {
         eprintln!("baleia-lab: cleanup: {l}");
     }
-    match outcome {
-        Ok(()) => {
-            mark_passed(&home, &id);
-            let ok = paint(color, "32", "✓");
-            println!("{ok} {id} {}", lang.say("passou", "passed"));
-            Ok(0)
-        }
-        Err(e) => {
-            let step = e.to_string().split_once("step ").and_then(|(_, r)| {
-                r.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<usize>()
-                    .ok()
-            });
-            let line = step
-                .and_then(|s| lines.get(s - 1))
-                .map(|l| format!(":{l}"))
-                .unwrap_or_default();
-            let bad = paint(color, "31", "✗");
-            println!("{bad} {}{line}: {e:#}", path.display());
-            Ok(1)
+    if outcome.passed {
+        mark_passed(&home, &outcome.lab);
+        if mode != Mode::Check {
+            println!(
+                "{} {} {}",
+                paint(color, "32", "✓"),
+                outcome.lab,
+                lang.say("passou", "passed")
+            );
         }
     }
+    if baleia_lab::interrupt::requested() {
+        bail!("interrupted; everything the lab made has been removed");
+    }
+    Ok(outcome)
+}
+
+/// Terminal size of the labs' shells (and of recordings).
+const SIZE: (u16, u16) = (24, 100);
+
+fn cli_record_dir(cli: &Cli) -> Option<PathBuf> {
+    match &cli.command {
+        Command::Record { out, .. } => Some(out.clone()),
+        _ => None,
+    }
+}
+
+fn write_recording(session: &Session, outcome: &Outcome, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let id = &outcome.lab;
+    outcome
+        .transcript
+        .write(&dir.join(format!("{id}.json")))
+        .with_context(|| format!("writing {id}.json"))?;
+    for (name, t) in session.terminals() {
+        let path = dir.join(format!("{id}.{name}.cast"));
+        record::write_cast(&path, &format!("{id} {name}"), SIZE, &t.chunks())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Kind};
+use crate::client::{ClientError, Clients};
 use crate::inventory::{state_file, Inventory};
 use crate::lab::{Lab, Step};
 use crate::template::Facts;
@@ -44,6 +45,9 @@ pub enum SessionError {
     /// The user pressed Ctrl-C.
     #[error("interrupted")]
     Interrupted,
+    /// The lab's client namespaces could not be made.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// The state folder could not be written.
     #[error("keeping the lab's inventory in {path}: {source}")]
     State {
@@ -91,6 +95,7 @@ pub struct Session {
     /// What templates read.
     pub facts: Facts,
     terminals: BTreeMap<String, Terminal>,
+    clients: Clients,
     current: String,
     before: Inventory,
     state: PathBuf,
@@ -118,19 +123,37 @@ impl Session {
             }
             let _ = std::fs::remove_file(&state);
         }
-        let before = Inventory::take(&backend)?;
-        before.save(&state).map_err(|source| SessionError::State {
-            path: state.clone(),
-            source,
-        })?;
+        let mut before = Inventory::take(&backend)?;
+        let save = |inv: &Inventory| {
+            inv.save(&state).map_err(|source| SessionError::State {
+                path: state.clone(),
+                source,
+            })
+        };
+        save(&before)?;
+        let clients = Clients::create(&lab.clients)?;
+        before.netns = clients.iter().map(|c| c.netns().to_string()).collect();
+        before.links = clients.iter().map(|c| c.host_if().to_string()).collect();
+        save(&before)?;
         let facts = Facts::new(backend.clone());
+        for c in clients.iter() {
+            facts.add_client(crate::template::ClientFacts {
+                name: c.name().into(),
+                netns: c.netns().into(),
+                ip: c.ip().to_string(),
+                host_ip: c.host_ip().to_string(),
+            });
+        }
         let mut terminals = BTreeMap::new();
         for spec in &lab.terminals {
             let t = Terminal::spawn(&TerminalOptions {
                 name: spec.name().into(),
                 env: backend.env().to_vec(),
                 path: backend.path_var(),
-                netns: None,
+                netns: spec
+                    .client()
+                    .and_then(|c| clients.get(c))
+                    .map(|c| c.netns().to_string()),
                 size: opts.size,
                 prompt: format!("{}$ ", spec.name()),
             })?;
@@ -146,6 +169,7 @@ impl Session {
             backend,
             facts,
             terminals,
+            clients,
             current,
             before,
             state,
@@ -156,6 +180,19 @@ impl Session {
     /// When the session started (recordings count from here).
     pub fn started_at(&self) -> Instant {
         self.started_at
+    }
+
+    /// The lab's client namespaces.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Make step `i`'s terminal the current one (as typing it would); its name.
+    pub fn select_terminal(&mut self, i: usize) -> String {
+        if let Some(t) = &self.lab.steps[i].terminal {
+            self.current = t.clone();
+        }
+        self.current.clone()
     }
 
     /// A terminal by name.
@@ -317,6 +354,7 @@ impl Session {
         for (_, t) in std::mem::take(&mut self.terminals) {
             t.close();
         }
+        drop(std::mem::replace(&mut self.clients, Clients::none()));
         let mut failed = self.before.restore(&self.backend);
         if self.backend.is_builtin() {
             if let Err(e) = self.backend.ok(&["system", "teardown"]) {

@@ -1,0 +1,426 @@
+//! Playing a lab step by step: narration, the typed command and its output, the observations,
+//! the checks (retried until their timeout, a hint on failure), in `run`, `check`, `record` and
+//! `walk` modes alike; what happened is kept as a transcript.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::check::{self, Context};
+use crate::lab::{check_kind, Check, Text};
+use crate::record::{CheckRecord, StepRecord, Transcript};
+use crate::session::{place, Session, SessionError};
+use crate::terminal::HandBack;
+use crate::ui::{paint, Lang};
+
+/// How a lab is played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Narrated for a learner watching; `pause`: wait for Enter between steps.
+    Run {
+        /// Wait for Enter between steps.
+        pause: bool,
+    },
+    /// Headless: only failures.
+    Check,
+    /// Headless, keeping everything for the book.
+    Record,
+    /// Guided: the learner does the exercises in the lab's terminals.
+    Walk,
+}
+
+/// A step that failed: where, why, and the hint.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepFailure {
+    /// The step (0-based).
+    pub step: usize,
+    /// Its line in the lab file.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+    /// Help for the learner.
+    pub hint: Option<Text>,
+}
+
+/// How a lab went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The lab.
+    pub lab: String,
+    /// Whether every step and check passed.
+    pub passed: bool,
+    /// The first failure.
+    pub failure: Option<StepFailure>,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// What each step did.
+    #[serde(skip)]
+    pub transcript: Transcript,
+}
+
+/// Render every string of `value` (a check, an observation) as a template of step `i`.
+fn render_all<T: Serialize + DeserializeOwned>(
+    s: &Session,
+    i: usize,
+    value: &T,
+) -> Result<T, SessionError> {
+    fn walk(s: &Session, i: usize, v: &mut serde_json::Value) -> Result<(), SessionError> {
+        match v {
+            serde_json::Value::String(text) => *text = s.render(i, text)?,
+            serde_json::Value::Array(a) => a.iter_mut().try_for_each(|x| walk(s, i, x))?,
+            serde_json::Value::Object(m) => m.values_mut().try_for_each(|x| walk(s, i, x))?,
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut v = serde_json::to_value(value).expect("lab items serialize");
+    walk(s, i, &mut v)?;
+    Ok(serde_json::from_value(v).expect("rendered lab items read back"))
+}
+
+/// Play `session`'s lab in `mode`, narrating to `out` in `lang`.
+pub fn play(
+    session: &mut Session,
+    mode: Mode,
+    lang: Lang,
+    color: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let started = Instant::now();
+    let lab = session.lab.clone();
+    let mut transcript = Transcript {
+        lab: lab.id.clone(),
+        title: lab.title.clone(),
+        steps: Vec::new(),
+    };
+    let narrate = matches!(mode, Mode::Run { .. } | Mode::Walk);
+    let mut prompts: HashMap<String, String> = HashMap::new();
+    if narrate {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                color,
+                "1",
+                &format!("{} — {}", lab.id, lang.pick(&lab.title))
+            )
+        );
+        if let Some(i) = &lab.intro {
+            let _ = writeln!(out, "{}\n", lang.pick(i));
+        }
+    }
+    let total = lab.steps.len();
+    let mut failure = None;
+    for i in 0..total {
+        let step = lab.steps[i].clone();
+        if narrate {
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(color, "2", &format!("── {}/{total}", i + 1))
+            );
+            if let Some(s) = &step.say {
+                let _ = writeln!(out, "{}", lang.pick(s));
+            }
+        }
+        let result = play_step(session, i, mode, lang, color, out, &mut prompts);
+        match result {
+            Ok(record) => transcript.steps.push(record),
+            Err(f) => {
+                let _ = writeln!(
+                    out,
+                    "{} {}{}: {}: {}",
+                    paint(color, "31", "✗"),
+                    lab.path.display(),
+                    f.line.map(|l| format!(":{l}")).unwrap_or_default(),
+                    place(f.step),
+                    f.message
+                );
+                if let Some(h) = &f.hint {
+                    let _ = writeln!(out, "  {} {}", lang.say("dica:", "hint:"), lang.pick(h));
+                }
+                failure = Some(f);
+                break;
+            }
+        }
+        if let Mode::Run { pause: true } = mode {
+            let _ = write!(
+                out,
+                "{}",
+                paint(
+                    color,
+                    "2",
+                    lang.say("[Enter: próximo passo] ", "[Enter: next step] ")
+                )
+            );
+            let _ = out.flush();
+            let mut s = String::new();
+            let _ = std::io::stdin().read_line(&mut s);
+        }
+    }
+    Outcome {
+        lab: lab.id.clone(),
+        passed: failure.is_none(),
+        failure,
+        seconds: started.elapsed().as_secs_f64(),
+        transcript,
+    }
+}
+
+fn fail(session: &Session, i: usize, message: String, hint: Option<Text>) -> StepFailure {
+    StepFailure {
+        step: i,
+        line: session.lab.step_lines.get(i).copied(),
+        message,
+        hint,
+    }
+}
+
+fn play_step(
+    session: &mut Session,
+    i: usize,
+    mode: Mode,
+    lang: Lang,
+    color: bool,
+    out: &mut dyn Write,
+    prompts: &mut HashMap<String, String>,
+) -> Result<StepRecord, StepFailure> {
+    let step = session.lab.steps[i].clone();
+    let err = |s: &Session, e: SessionError| fail(s, i, e.to_string(), step.hint.clone());
+    let checks: Vec<Check> = step
+        .check
+        .iter()
+        .map(|c| render_all(session, i, c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(session, e))?;
+    // Guided: the learner types the exercise; the runner watches its checks.
+    if mode == Mode::Walk && step.exercise.is_some() {
+        let done =
+            walk_exercise(session, i, &checks, lang, color, out).map_err(|e| err(session, e))?;
+        if done {
+            return Ok(record_of(session, i, None, &checks, Vec::new()));
+        }
+    }
+    let run = session.run_step(i).map_err(|e| err(session, e))?;
+    let prompt = prompts
+        .get(&run.terminal)
+        .cloned()
+        .unwrap_or_else(|| format!("{}$ ", run.terminal));
+    let (body, next_prompt) = match run.output.rfind('\n') {
+        Some(n) => (
+            run.output[..=n].to_string(),
+            run.output[n + 1..].to_string(),
+        ),
+        None => (String::new(), run.output.clone()),
+    };
+    if run.command.is_some() || !step.keys.is_empty() {
+        prompts.insert(run.terminal.clone(), next_prompt);
+        if matches!(mode, Mode::Run { .. } | Mode::Walk) {
+            let _ = write!(out, "{}{body}", paint(color, "1", &prompt));
+            if body.is_empty() {
+                let keys: Vec<String> = step.keys.iter().map(|k| format!("{k:?}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    paint(color, "2", &format!("[{}]", keys.join(" ")))
+                );
+            }
+        }
+    }
+    let captures = HashMap::new();
+    let clients = session.clients();
+    let ctx = Context {
+        backend: &session.backend,
+        output: &run.output,
+        exit: run.exit,
+        captures: &captures,
+        clients,
+    };
+    let mut records = Vec::new();
+    for c in &checks {
+        let kind = check_kind(c).unwrap_or("check").to_string();
+        match check::eventually(c, check::timeout(c, &step), &ctx) {
+            Ok(()) => {
+                records.push(CheckRecord {
+                    kind: kind.clone(),
+                    passed: true,
+                    message: describe(c),
+                });
+                if matches!(mode, Mode::Run { .. } | Mode::Walk) {
+                    let _ = writeln!(out, "{} {}", paint(color, "32", "✓"), describe(c));
+                }
+            }
+            Err(f) => {
+                return Err(fail(
+                    session,
+                    i,
+                    format!("{kind} check: {}", f.message()),
+                    check::hint(c, &step).cloned(),
+                ))
+            }
+        }
+    }
+    let mut record = record_of(session, i, Some(&run), &checks, records);
+    record.prompt = prompt;
+    record.output = body;
+    Ok(record)
+}
+
+/// A check in words, for the ✓ line.
+fn describe(c: &Check) -> String {
+    if let Some(x) = &c.container {
+        let mut s = format!("container {}", x.name);
+        if let Some(st) = &x.state {
+            s += &format!(" is {st}");
+        }
+        if let Some(code) = x.exit_code {
+            s += &format!(", exit code {code}");
+        }
+        return s;
+    }
+    if let Some(x) = &c.image {
+        return format!(
+            "image {} {}",
+            x.name,
+            if x.present { "is here" } else { "is gone" }
+        );
+    }
+    if let Some(x) = &c.network {
+        return match &x.container {
+            Some(ct) => format!("{ct} is on {}", x.name),
+            None => format!("network {} exists", x.name),
+        };
+    }
+    if let Some(x) = &c.resolves {
+        return format!("{} resolves in {}", x.name, x.container);
+    }
+    if let Some(x) = &c.port {
+        return format!("{}:{} answers", x.host, x.port);
+    }
+    if let Some(x) = &c.file {
+        return format!("{} in {}", x.path, x.container);
+    }
+    if let Some(code) = c.exit {
+        return format!("exit status {code}");
+    }
+    if let Some(x) = &c.iptables {
+        return format!("iptables -t {}: {}", x.table, x.rule);
+    }
+    if let Some(x) = &c.packet {
+        return format!("a packet: {}", x.matches);
+    }
+    check_kind(c).unwrap_or("check").to_string()
+}
+
+fn record_of(
+    session: &Session,
+    i: usize,
+    run: Option<&crate::session::StepRun>,
+    _checks: &[Check],
+    checks: Vec<CheckRecord>,
+) -> StepRecord {
+    let step = &session.lab.steps[i];
+    StepRecord {
+        index: i,
+        terminal: run.map(|r| r.terminal.clone()).unwrap_or_default(),
+        say: step.say.clone(),
+        exercise: step.exercise.clone(),
+        prompt: String::new(),
+        command: run.and_then(|r| r.command.clone()),
+        keys: step.keys.clone(),
+        output: run.map(|r| r.output.clone()).unwrap_or_default(),
+        exit: run.and_then(|r| r.exit),
+        observations: Vec::new(),
+        checks,
+    }
+}
+
+/// Hand the step's terminal to the learner until the checks pass. Ctrl-] shows the hint; a
+/// second Ctrl-] lets the runner type the answer (`false` is returned: the step runs as usual).
+fn walk_exercise(
+    session: &mut Session,
+    i: usize,
+    checks: &[Check],
+    lang: Lang,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<bool, SessionError> {
+    let step = session.lab.steps[i].clone();
+    let task = step.exercise.as_ref().expect("an exercise");
+    let _ = writeln!(
+        out,
+        "{} {}",
+        paint(color, "1;33", lang.say("Exercício:", "Exercise:")),
+        lang.pick(task)
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(
+            color,
+            "2",
+            lang.say(
+                "(digite no terminal; Ctrl-] para uma dica)",
+                "(type in the terminal; Ctrl-] for a hint)"
+            )
+        )
+    );
+    let name = session.select_terminal(i);
+    let mut escapes = 0;
+    loop {
+        let captures = HashMap::new();
+        let clients = session.clients();
+        let backend = session.backend.clone();
+        let term = session.terminal(&name).expect("validated terminal");
+        let mut all_pass = || {
+            let ctx = Context {
+                backend: &backend,
+                output: "",
+                exit: None,
+                captures: &captures,
+                clients,
+            };
+            checks
+                .iter()
+                .filter(|c| !check::settled(c))
+                .all(|c| check::evaluate(c, &ctx).is_ok())
+        };
+        match term.hand_over(Duration::from_millis(300), &mut all_pass) {
+            Ok(HandBack::Done) => {
+                let _ = writeln!(
+                    out,
+                    "\r\n{} {}",
+                    paint(color, "32", "✓"),
+                    lang.say("Feito!", "Done!")
+                );
+                return Ok(true);
+            }
+            Ok(HandBack::Escape) if escapes == 0 => {
+                escapes += 1;
+                let hint = step
+                    .hint
+                    .as_ref()
+                    .or_else(|| checks.iter().find_map(|c| c.hint.as_ref()));
+                if let Some(h) = hint {
+                    let _ = writeln!(out, "\r\n{} {}", lang.say("dica:", "hint:"), lang.pick(h));
+                }
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    paint(
+                        color,
+                        "2",
+                        lang.say(
+                            "(Ctrl-] de novo: o runner digita a resposta)",
+                            "(Ctrl-] again: the runner types the answer)"
+                        )
+                    )
+                );
+            }
+            Ok(_) | Err(_) => return Ok(false),
+        }
+    }
+}

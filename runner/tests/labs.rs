@@ -1,0 +1,229 @@
+//! `baleia-lab` as a learner and CI use it: a lab runs and passes; labs whose checks must fail do
+//! fail, naming the file, the line and the hint; Ctrl-C and a killed runner leave nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use baleia_tests::{baleia_bin, text, workspace, Root};
+
+/// The runner on a private engine root and private state folders.
+struct Runner {
+    root: Root,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        Runner { root: Root::new() }
+    }
+
+    fn cmd(&self, labs: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_baleia-lab"));
+        let scratch = self.root.scratch();
+        c.arg("--labs")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests")
+                    .join(labs),
+            )
+            .args(args)
+            .env("BALEIA_BIN", baleia_bin())
+            .env("BALEIA_ROOT", self.root.path())
+            .env("BALEIA_CONFIG", self.root.config_file())
+            .env("BALEIA_LAB_HOME", scratch.join("home"))
+            .env("BALEIA_LAB_RUN", scratch.join("run"))
+            .env("BALEIA_LAB_BUILD", workspace().join("labs/images/build.sh"))
+            .env("NO_COLOR", "1")
+            .env("LANG", "en_US.UTF-8")
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, labs: &str, args: &[&str]) -> Output {
+        self.cmd(labs, args).output().expect("run baleia-lab")
+    }
+
+    fn baleia(&self, args: &[&str]) -> String {
+        self.root.ok(args)
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root.scratch().join("run")
+    }
+}
+
+/// Network namespaces of lab clients on the host.
+fn lab_netns() -> Vec<String> {
+    let o = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    text(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("blab-"))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_lab_runs_narrated_and_passes_and_list_marks_it() {
+    let r = Runner::new();
+    let o = r.run("labs", &["run", "lifecycle"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.starts_with("lifecycle — A container from inside\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("t1$ docker run -it --name baleia busybox sh\n"),
+        "{out}"
+    );
+    assert!(out.contains("/ # echo pid=$$\npid=1\n"), "{out}");
+    assert!(
+        out.contains("✓ container baleia is exited, exit code 137"),
+        "{out}"
+    );
+    assert!(out.ends_with("✓ lifecycle passed\n"), "{out}");
+    // In Portuguese, and marked as passed.
+    let o = r.cmd("labs", &["--lang", "pt", "list"]).output().unwrap();
+    assert_eq!(
+        text(&o.stdout),
+        "✓ lifecycle      Um contêiner por dentro\n"
+    );
+    // Everything it made is gone; the lab images stay for the next run.
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+    assert!(r
+        .baleia(&["images", "--format", "{{.Repository}}"])
+        .contains("busybox"));
+}
+
+#[test]
+fn labs_whose_checks_fail_fail_with_file_line_and_hint() {
+    let r = Runner::new();
+    let o = r.run("failing", &["check", "wrong-state", "wrong-output"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failing/wrong-state.yaml");
+    assert!(
+        err.contains(&format!(
+            "✗ {}:9: step 2: container check: ",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("137"), "{err}");
+    assert!(
+        err.contains("hint: Use docker kill baleia: the exit code will be 137."),
+        "{err}"
+    );
+    assert!(
+        err.contains("wrong-output.yaml:11: step 2: output check: "),
+        "{err}"
+    );
+    let out = text(&o.stdout);
+    assert!(out.contains("✗ wrong-state"), "{out}");
+    assert!(out.ends_with("0 passed, 2 failed\n"), "{out}");
+    // A failed lab cleans up too.
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+    // The JSON report says the same.
+    let o = r.run("failing", &["check", "--json", "wrong-output"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["passed"], false);
+    assert_eq!(v[0]["failure"]["step"], 1);
+    assert_eq!(v[0]["failure"]["line"], 11);
+}
+
+#[test]
+fn a_broken_lab_file_is_named_with_its_line() {
+    let r = Runner::new();
+    let dir = r.root.scratch().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "id: bad\ntitle: {pt: Mau, en: Bad}\nsource: [x]\nsteps:\n  - run: echo\n    check:\n      - contain: x\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_baleia-lab"))
+        .arg("--labs")
+        .arg(&dir)
+        .arg("lint")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr),
+        format!(
+            "baleia-lab: {}:7: step 1: unknown check \"contain\"\n",
+            dir.join("bad.yaml").display()
+        )
+    );
+}
+
+/// Run the slow lab until its long step, then stop the runner with `signal`.
+fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) {
+    let mut child = r
+        .cmd("interrupt", &["check", "slow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the lab is inside its long step: the container, the network and the client
+    // namespace exist, and a `sleep 600` runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sleeping = Command::new("pgrep")
+            .args(["-f", "^sleep 600$"])
+            .output()
+            .unwrap();
+        if sleeping.status.success() && r.baleia(&["ps", "-q"]).lines().count() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lab never reached its long step"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lab_netns().len(), 1);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+}
+
+#[test]
+fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
+    let r = Runner::new();
+    // Ctrl-C: the runner cleans up itself.
+    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+    assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
+    assert!(lab_netns().is_empty(), "{:?}", lab_netns());
+    assert!(!Command::new("pgrep")
+        .args(["-f", "^sleep 600$"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(!guards_left(), "Ctrl-C left a client's guard rule");
+    // SIGKILL: nothing can clean up then; the next run does, before it starts.
+    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGKILL);
+    assert!(r.state().join("slow.inventory.json").exists());
+    let _ = Command::new("pkill").args(["-f", "^sleep 600$"]).status();
+    let o = r.run("labs", &["check", "lifecycle"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The stale run of `slow` is only cleaned by `slow` itself: run its cleanup by starting it
+    // and interrupting it again, then check everything is gone.
+    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+    assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
+    assert!(lab_netns().is_empty(), "{:?}", lab_netns());
+    assert!(!r.state().join("slow.inventory.json").exists());
+    assert!(!guards_left(), "a killed runner's guard rule was left");
+}
+
+/// Whether a lab client's guard rule is in the host's mangle table.
+fn guards_left() -> bool {
+    let rules = Command::new("iptables")
+        .args(["-t", "mangle", "-S", "FORWARD"])
+        .output()
+        .unwrap();
+    text(&rules.stdout).contains("baleia-lab client")
+}
