@@ -206,6 +206,15 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     // SIGKILL: nothing can clean up then; the next run does, before it starts.
     interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGKILL);
     assert!(r.state().join("slow.inventory.json").exists());
+    // Its terminals' shells get their hangup and end.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while shells_of(&r.root) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a killed runner's shells live on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = Command::new("pkill").args(["-f", "^sleep 600$"]).status();
     let o = r.run("labs", &["check", "lifecycle"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -217,6 +226,23 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     assert!(lab_netns().is_empty(), "{:?}", lab_netns());
     assert!(!r.state().join("slow.inventory.json").exists());
     assert!(!guards_left(), "a killed runner's guard rule was left");
+    assert_eq!(shells_of(&r.root), 0);
+}
+
+/// Lab shells (bash) working on `root`.
+fn shells_of(root: &Root) -> usize {
+    let needle = format!("BALEIA_ROOT={}", root.path().display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "bash")
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|b| b.split(|c| *c == 0).any(|v| v == needle.as_bytes()))
+        })
+        .count()
 }
 
 /// Whether a lab client's guard rule is in the host's mangle table.

@@ -115,6 +115,15 @@ impl Terminal {
             ws_ypixel: 0,
         };
         let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| spawn_err(e.into()))?;
+        // No other program may inherit the pty (a container's monitor would keep it open, and
+        // the shell would never get its hangup when the runner dies).
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .map_err(|e| spawn_err(e.into()))?;
+        }
         let inputrc = std::env::temp_dir().join("baleia-lab.inputrc");
         if !inputrc.exists() {
             // No bracketed paste: typed lines arrive as typed.
