@@ -333,6 +333,7 @@ fn record_of(
         keys: step.keys.clone(),
         output: run.map(|r| r.output.clone()).unwrap_or_default(),
         exit: run.and_then(|r| r.exit),
+        seconds: run.map(|r| r.took.as_secs_f64()).unwrap_or(0.0),
         observations: Vec::new(),
         checks,
     }

@@ -59,6 +59,8 @@ pub struct StepRecord {
     /// Exit status, at the host shell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// Seconds from typing to the end of the command (the runner's own time included).
+    pub seconds: f64,
     /// Observations drawn.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<ObservationRecord>,
