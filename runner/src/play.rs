@@ -376,6 +376,8 @@ fn walk_exercise(
         let clients = session.clients();
         let backend = session.backend.clone();
         let term = session.terminal(&name).expect("validated terminal");
+        let _ = write!(out, "{}", term.last_line());
+        let _ = out.flush();
         let mut all_pass = || {
             let ctx = Context {
                 backend: &backend,

@@ -158,6 +158,33 @@ fn a_broken_lab_file_is_named_with_its_line() {
     );
 }
 
+#[test]
+fn walk_hands_the_exercise_to_the_learner_and_checks_it() {
+    let r = Runner::new();
+    let mut c = r.cmd("labs", &["walk", "lifecycle"]);
+    c.stdin(Stdio::null());
+    let (screen, code) = baleia_tests::pty_run(
+        c,
+        &[
+            // A wrong try first: the check does not pass, the terminal stays the learner's.
+            (
+                "(type in the terminal; Ctrl-] for a hint)",
+                b"docker ps -q\r",
+            ),
+            ("docker ps -q", b"\x1d"),
+            ("hint: docker kill baleia", b"docker kill baleia\r"),
+            ("Done!", b""),
+        ],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("Exercise: Stop the container baleia with kill."),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ lifecycle passed"), "{screen}");
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+}
+
 /// Run the slow lab until its long step, then stop the runner with `signal`.
 fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) {
     let mut child = r

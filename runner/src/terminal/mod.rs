@@ -258,6 +258,12 @@ impl Terminal {
         s.text.get(mark.text..).unwrap_or("").to_string()
     }
 
+    /// What the terminal shows on its last line (its prompt, when idle).
+    pub fn last_line(&self) -> String {
+        let s = self.screen.0.lock().expect("screen");
+        s.text.rsplit('\n').next().unwrap_or("").to_string()
+    }
+
     /// Every chunk of output with its time (seconds since the terminal started), for recordings.
     pub fn chunks(&self) -> Vec<(f64, String)> {
         self.screen.0.lock().expect("screen").chunks.clone()
