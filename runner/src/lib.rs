@@ -4,3 +4,4 @@
 
 pub mod backend;
 pub mod lab;
+pub mod observe;
