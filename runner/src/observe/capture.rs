@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -327,6 +328,21 @@ fn ip_line(
                 Proto::Icmp,
             )
         }
+        Some(TransportSlice::Igmp(g)) => {
+            let b = g.bytes4to7();
+            let what = match g.type_u8() {
+                0x11 => "igmp query".to_string(),
+                0x12 => "igmp v1 report".to_string(),
+                0x16 => "igmp v2 report".to_string(),
+                0x17 => "igmp leave".to_string(),
+                0x22 => format!(
+                    "igmp v3 report, {} group record(s)",
+                    u16::from_be_bytes([b[2], b[3]])
+                ),
+                t => format!("igmp type 0x{t:02x}"),
+            };
+            (format!("{family} {src} > {dst}: {what}"), Proto::Other)
+        }
         Some(TransportSlice::Tcp(t)) => {
             let (sp, dp) = (t.source_port(), t.destination_port());
             let dns = sp == 53 || dp == 53;
@@ -552,6 +568,17 @@ pub fn dns_summary(msg: &[u8]) -> Option<String> {
     })
 }
 
+/// Wait until `fd` has something to read, for at most `ms` milliseconds.
+fn wait_readable(fd: std::os::fd::RawFd, ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
 /// One packet seen: when (seconds since the first) and what.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -595,6 +622,7 @@ impl Capture {
             .snaplen(65535)
             .timeout(POLL_MS)
             .open()
+            .and_then(|c| c.setnonblock())
             .map_err(open_err)?;
         let link = LinkType::from_dlt(cap.get_datalink().0);
         let mut save = match pcap_path {
@@ -643,9 +671,12 @@ impl Capture {
                             }
                         }
                         Err(pcap::Error::TimeoutExpired) => {
+                            // Nothing queued (non-blocking): done if stopping, else wait for
+                            // the socket (libpcap's own timeout does not return on Linux).
                             if stopping.is_some() {
                                 break;
                             }
+                            wait_readable(cap.as_raw_fd(), POLL_MS);
                         }
                         Err(e) => {
                             return Err(CaptureError::Read {
@@ -966,6 +997,22 @@ mod tests {
             line(&f),
             "IP 172.17.0.2 > 172.17.0.3: ICMP 172.17.0.2 udp port 53 unreachable, length 36"
         );
+    }
+
+    #[test]
+    fn igmp_reports() {
+        let mut f = build!(ipv4().udp(1, 2), &[]);
+        f.truncate(14 + 20);
+        f[14 + 9] = 2; // protocol IGMP
+        f[30..34].copy_from_slice(&[224, 0, 0, 22]);
+        f.extend([0x22, 0, 0, 0, 0, 0, 0, 1]);
+        f[16..18].copy_from_slice(&28u16.to_be_bytes());
+        let d = decode(LinkType::Ethernet, &f);
+        assert_eq!(
+            d.line,
+            "IP 172.17.0.3 > 224.0.0.22: igmp v3 report, 1 group record(s)"
+        );
+        assert!(!matches_only(&d, Some(Only::Icmp)));
     }
 
     #[test]

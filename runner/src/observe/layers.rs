@@ -196,10 +196,10 @@ fn users_by_dir(
     Ok(users)
 }
 
-/// The layer chain of a container (checked first) or an image: role, diff ID, folder, size, files,
-/// and the other images and containers sharing each folder.
+/// The layer chain of a container (checked first) or an image: role, diff ID, folder, size, number
+/// of entries, and the other images and containers sharing each folder.
 pub fn layers(backend: &Backend, name: &str) -> Result<Observation, ObserveError> {
-    let (obj, container) = match backend.inspect(Kind::Container, name)? {
+    let (obj, container) = match super::find_container(backend, name)? {
         Some(c) => (c, true),
         None => match backend.inspect(Kind::Image, name)? {
             Some(i) => (i, false),
@@ -242,7 +242,7 @@ pub fn layers(backend: &Backend, name: &str) -> Result<Observation, ObserveError
             "layer",
             "folder",
             "size",
-            "files",
+            "entries",
             "shared with",
         ],
         json!(null),
@@ -275,7 +275,7 @@ pub fn layers(backend: &Backend, name: &str) -> Result<Observation, ObserveError
                     .as_deref()
                     .map(short_id)
                     .unwrap_or_else(|| "-".into()),
-                short_dir(&l.dir),
+                short_dir(&real(&l.dir)),
                 human_bytes(bytes),
                 entries.to_string(),
                 shared,
@@ -287,7 +287,7 @@ pub fn layers(backend: &Backend, name: &str) -> Result<Observation, ObserveError
             },
         ));
         rows_data.push(json!({
-            "role": l.role, "diff_id": l.diff_id, "dir": l.dir, "bytes": bytes,
+            "role": l.role, "diff_id": l.diff_id, "dir": l.dir, "real_dir": real(&l.dir), "bytes": bytes,
             "entries": entries, "shared_by": sharers,
         }));
     }

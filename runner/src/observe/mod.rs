@@ -238,14 +238,20 @@ pub fn color_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `docker container inspect NAME` if it is a container (one with a `State`: some engines fall
+/// back to an image of that name).
+pub(crate) fn find_container(backend: &Backend, name: &str) -> Result<Option<Value>, ObserveError> {
+    Ok(backend
+        .inspect(Kind::Container, name)?
+        .filter(|c| c.get("State").is_some_and(Value::is_object)))
+}
+
 /// `docker container inspect NAME`, which must exist.
 pub(crate) fn inspect_container(backend: &Backend, name: &str) -> Result<Value, ObserveError> {
-    backend
-        .inspect(Kind::Container, name)?
-        .ok_or_else(|| ObserveError::NotFound {
-            kind: "container",
-            name: name.into(),
-        })
+    find_container(backend, name)?.ok_or_else(|| ObserveError::NotFound {
+        kind: "container",
+        name: name.into(),
+    })
 }
 
 /// The host PID of a running container's first process.
