@@ -4,7 +4,7 @@
 //!
 //! One moment: [`namespaces()`], [`processes()`], [`layers()`], [`cgroups()`], [`links()`],
 //! [`files()`]. Around a step: [`IptablesSnapshot`] before and after, then [`iptables_diff`];
-//! [`Capture::start`] before and [`Capture::stop`] after.
+//! [`Capture::start`] before and [`Capture::stop`] after. [`now`] picks the one a `show:` entry asks for.
 
 pub mod capture;
 pub mod cgroups;
@@ -21,6 +21,7 @@ use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use serde_json::Value;
 
 use crate::backend::{Backend, BackendError, Kind};
+use crate::lab::model::Show;
 
 pub use capture::{decode, matches_only, Capture, CaptureError, Decoded, LinkType, Proto};
 pub use cgroups::cgroups;
@@ -233,6 +234,30 @@ impl Observation {
     }
 }
 
+/// The observation a `show:` entry asks for at one moment (namespaces, processes, layers,
+/// cgroups, links, files); None for those made around a step (iptables, capture) or an empty one.
+pub fn now(backend: &Backend, show: &Show) -> Option<Result<Observation, ObserveError>> {
+    if let Some(c) = &show.namespaces {
+        return Some(namespaces(backend, c));
+    }
+    if let Some(c) = &show.processes {
+        return Some(processes(backend, c));
+    }
+    if let Some(n) = &show.layers {
+        return Some(layers(backend, n));
+    }
+    if let Some(c) = &show.cgroups {
+        return Some(cgroups(backend, c));
+    }
+    if show.links == Some(true) {
+        return Some(links());
+    }
+    if let Some(f) = &show.files {
+        return Some(files(backend, f));
+    }
+    None
+}
+
 /// Whether colour is wanted: not when `NO_COLOR` is set (to anything but the empty string).
 pub fn color_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -334,6 +359,39 @@ mod tests {
         assert_eq!(o.column("differs"), ["yes", "no"]);
         assert_eq!(o.row("user").unwrap().cells[1], "no");
         assert!(o.column("nope").is_empty());
+    }
+
+    #[test]
+    fn show_entries_made_now_or_around_a_step() {
+        let b = Backend::external(Path::new("/nonexistent/docker"));
+        let around = [
+            Show {
+                iptables: Some(true),
+                ..Show::default()
+            },
+            Show {
+                capture: Some(crate::lab::model::CaptureSpec::default()),
+                ..Show::default()
+            },
+            Show::default(),
+        ];
+        for s in around {
+            assert!(now(&b, &s).is_none(), "{s:?}");
+        }
+        let ns = Show {
+            namespaces: Some("web".into()),
+            ..Show::default()
+        };
+        assert!(matches!(now(&b, &ns), Some(Err(ObserveError::Backend(_)))));
+        let links = Show {
+            links: Some(true),
+            ..Show::default()
+        };
+        assert!(now(&b, &links)
+            .unwrap()
+            .unwrap()
+            .title
+            .starts_with("bridges and veths"));
     }
 
     #[test]
