@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::backend::{Backend, BackendError, Kind};
 use crate::lab::model::Show;
 
-pub use capture::{decode, matches_only, Capture, CaptureError, Decoded, LinkType, Proto};
+pub use capture::{decode, matches_only, Capture, CaptureError, Decoded, LinkType, Only, Proto};
 pub use cgroups::cgroups;
 pub use files::{files, select, SelectError};
 pub use iptables::{iptables_diff, IptablesSnapshot, RuleChange};
