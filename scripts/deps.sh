@@ -19,6 +19,9 @@ packages=(
   docker.io openssl
   # kernel plumbing the engine and labs show; curl plays the notes' outside client
   iproute2 iptables procps curl bridge-utils tcpdump
+  # the lab runner's observations: libpcap-dev to build the pcap crate (capture), tshark to read
+  # back the .pcap files it writes (tests), ping for the capture tests' traffic
+  libpcap-dev tshark iputils-ping
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@ pub mod client;
 pub mod interrupt;
 pub mod inventory;
 pub mod lab;
+pub mod observe;
 pub mod play;
 pub mod record;
 pub mod session;
