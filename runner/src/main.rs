@@ -288,6 +288,13 @@ fn write_recording(session: &Session, outcome: &Outcome, dir: &std::path::Path) 
         .transcript
         .write(&dir.join(format!("{id}.json")))
         .with_context(|| format!("writing {id}.json"))?;
+    // The captures, as tshark and wireshark read them.
+    if let Ok(entries) = std::fs::read_dir(session.captures_dir()) {
+        for e in entries.flatten() {
+            let to = dir.join(format!("{id}.{}", e.file_name().to_string_lossy()));
+            std::fs::copy(e.path(), &to).with_context(|| format!("copying {}", to.display()))?;
+        }
+    }
     for (name, t) in session.terminals() {
         let path = dir.join(format!("{id}.{name}.cast"));
         record::write_cast(&path, &format!("{id} {name}"), SIZE, &t.chunks())

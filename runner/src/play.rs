@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::check::{self, Context};
-use crate::lab::{check_kind, Check, Text};
-use crate::record::{CheckRecord, StepRecord, Transcript};
+use crate::lab::{check_kind, show_kind, Check, Text};
+use crate::observe::{self, Capture, IptablesSnapshot, Observation};
+use crate::record::{CheckRecord, ObservationRecord, StepRecord, Transcript};
 use crate::session::{place, Session, SessionError};
 use crate::terminal::HandBack;
 use crate::ui::{paint, Lang};
@@ -189,7 +190,14 @@ fn play_step(
     prompts: &mut HashMap<String, String>,
 ) -> Result<StepRecord, StepFailure> {
     let step = session.lab.steps[i].clone();
-    let err = |s: &Session, e: SessionError| fail(s, i, e.to_string(), step.hint.clone());
+    let err = |s: &Session, e: SessionError| {
+        let m = e.to_string();
+        let m = m
+            .strip_prefix(&format!("{}: ", place(i)))
+            .map(str::to_string)
+            .unwrap_or(m);
+        fail(s, i, m, step.hint.clone())
+    };
     let checks: Vec<Check> = step
         .check
         .iter()
@@ -204,7 +212,53 @@ fn play_step(
             return Ok(record_of(session, i, None, &checks, Vec::new()));
         }
     }
+    // What must be watched from before the command: the rules, the packets (their interface is
+    // rendered now; what is looked at afterwards is rendered afterwards, when it exists).
+    let before = if step.show.iter().any(|o| o.iptables == Some(true)) {
+        Some(
+            IptablesSnapshot::take()
+                .map_err(|e| fail(session, i, format!("iptables: {e}"), None))?,
+        )
+    } else {
+        None
+    };
+    let mut listening: Vec<(String, Capture)> = Vec::new();
+    for o in &step.show {
+        if let Some(c) = &o.capture {
+            let c = render_all(session, i, c).map_err(|e| err(session, e))?;
+            let name = c.name.clone().unwrap_or_else(|| c.interface.clone());
+            let pcap = session.pcap_path(i, &name);
+            let cap = Capture::start(&c.interface, c.only.as_deref(), Some(&pcap))
+                .map_err(|e| fail(session, i, format!("capture: {e}"), None))?;
+            listening.push((name, cap));
+        }
+    }
     let run = session.run_step(i).map_err(|e| err(session, e))?;
+    let mut seen: Vec<(String, Observation)> = Vec::new();
+    let mut captures = HashMap::new();
+    for (name, cap) in listening {
+        let o = cap
+            .stop()
+            .map_err(|e| fail(session, i, format!("capture: {e}"), None))?;
+        captures.insert(name, o.lines.clone());
+        seen.push(("capture".into(), o));
+    }
+    if let Some(b) = &before {
+        let after = IptablesSnapshot::take()
+            .map_err(|e| fail(session, i, format!("iptables: {e}"), None))?;
+        seen.push(("iptables".into(), observe::iptables_diff(b, &after)));
+    }
+    for o in &step.show {
+        if o.capture.is_some() || o.iptables.is_some() {
+            continue;
+        }
+        let o = render_all(session, i, o).map_err(|e| err(session, e))?;
+        if let Some(r) = observe::now(&session.backend, &o) {
+            let kind = show_kind(&o).unwrap_or("show").to_string();
+            let obs = r.map_err(|e| fail(session, i, format!("{kind}: {e}"), None))?;
+            seen.push((kind, obs));
+        }
+    }
     let prompt = prompts
         .get(&run.terminal)
         .cloned()
@@ -230,7 +284,11 @@ fn play_step(
             }
         }
     }
-    let captures = HashMap::new();
+    if matches!(mode, Mode::Run { .. } | Mode::Walk) {
+        for (_, o) in &seen {
+            let _ = writeln!(out, "{}", o.render(color));
+        }
+    }
     let clients = session.clients();
     let ctx = Context {
         backend: &session.backend,
@@ -266,6 +324,15 @@ fn play_step(
     let mut record = record_of(session, i, Some(&run), &checks, records);
     record.prompt = prompt;
     record.output = body;
+    record.observations = seen
+        .into_iter()
+        .map(|(kind, o)| ObservationRecord {
+            kind,
+            title: o.title.clone(),
+            text: o.render(false),
+            data: o.data.clone(),
+        })
+        .collect();
     Ok(record)
 }
 

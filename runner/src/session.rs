@@ -182,6 +182,28 @@ impl Session {
         self.started_at
     }
 
+    /// Where step `i`'s capture `name` is saved (`.pcap`, readable by tshark and wireshark).
+    pub fn pcap_path(&self, i: usize, name: &str) -> PathBuf {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.captures_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(format!("step{}-{safe}.pcap", i + 1))
+    }
+
+    /// Where this run's captures are saved (removed with the lab).
+    pub fn captures_dir(&self) -> PathBuf {
+        self.state.with_extension("").with_extension("captures")
+    }
+
     /// The lab's client namespaces.
     pub fn clients(&self) -> &Clients {
         &self.clients
@@ -355,6 +377,7 @@ impl Session {
             t.close();
         }
         drop(std::mem::replace(&mut self.clients, Clients::none()));
+        let _ = std::fs::remove_dir_all(self.captures_dir());
         let mut failed = self.before.restore(&self.backend);
         if self.backend.is_builtin() {
             if let Err(e) = self.backend.ok(&["system", "teardown"]) {

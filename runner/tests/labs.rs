@@ -54,11 +54,12 @@ impl Runner {
 }
 
 /// Network namespaces of lab clients on the host.
-fn lab_netns() -> Vec<String> {
+fn lab_netns(client: &str) -> Vec<String> {
     let o = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let prefix = format!("blab-{client}-");
     text(&o.stdout)
         .lines()
-        .filter(|l| l.starts_with("blab-"))
+        .filter(|l| l.starts_with(&prefix))
         .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
         .collect()
 }
@@ -85,15 +86,109 @@ fn a_lab_runs_narrated_and_passes_and_list_marks_it() {
     assert!(out.ends_with("✓ lifecycle passed\n"), "{out}");
     // In Portuguese, and marked as passed.
     let o = r.cmd("labs", &["--lang", "pt", "list"]).output().unwrap();
-    assert_eq!(
-        text(&o.stdout),
-        "✓ lifecycle      Um contêiner por dentro\n"
+    assert!(
+        text(&o.stdout).contains(
+            "✓ lifecycle      Um contêiner por dentro
+"
+        ),
+        "{}",
+        text(&o.stdout)
     );
     // Everything it made is gone; the lab images stay for the next run.
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     assert!(r
         .baleia(&["images", "--format", "{{.Repository}}"])
         .contains("busybox"));
+}
+
+#[test]
+fn every_observation_and_check_is_recorded_with_casts_and_captures() {
+    let r = Runner::new();
+    let out = r.root.scratch().join("rec");
+    let o = r.run(
+        "labs",
+        &["record", "kernel", "--out", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("kernel.json")).unwrap()).unwrap();
+    let steps = t["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 9);
+    let kinds = |key: &str| -> Vec<String> {
+        let mut k: Vec<String> = steps
+            .iter()
+            .flat_map(|s| s[key].as_array().cloned().unwrap_or_default())
+            .map(|x| x["kind"].as_str().unwrap().to_string())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    assert_eq!(
+        kinds("observations"),
+        [
+            "capture",
+            "cgroups",
+            "files",
+            "iptables",
+            "layers",
+            "links",
+            "namespaces",
+            "processes"
+        ]
+    );
+    assert_eq!(
+        kinds("checks"),
+        [
+            "container",
+            "exit",
+            "file",
+            "image",
+            "iptables",
+            "network",
+            "output",
+            "packet",
+            "port",
+            "regex",
+            "resolves"
+        ]
+    );
+    assert!(steps.iter().all(|s| s["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|c| c["passed"] == true)));
+    // What the learner saw: the ping's reply, with the echo request on the bridge.
+    let ping = &steps[3];
+    assert!(ping["output"]
+        .as_str()
+        .unwrap()
+        .contains("2 packets transmitted, 2 packets received"));
+    let capture = ping["observations"][0]["text"].as_str().unwrap();
+    assert!(capture.contains("ICMP echo request"), "{capture}");
+    // The namespaces table says which differ.
+    let ns = steps[1]["observations"][0]["text"].as_str().unwrap();
+    assert!(ns.contains("│ pid") && ns.contains("yes"), "{ns}");
+    // One asciicast per terminal, and the capture as tshark reads it.
+    for term in ["t1", "t2"] {
+        let cast = std::fs::read_to_string(out.join(format!("kernel.{term}.cast"))).unwrap();
+        let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+        assert_eq!(header["version"], 2);
+        assert!(cast.lines().count() > 2);
+    }
+    let pcap = out.join("kernel.step4-bridge.pcap");
+    let o = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .output()
+        .expect("tshark");
+    let shown = text(&o.stdout);
+    assert!(shown.matches("Echo (ping) request").count() >= 2, "{shown}");
+    // And nothing of the lab is left.
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+    assert!(!r.baleia(&["network", "ls"]).contains("neotech"));
+    assert!(lab_netns("outside").is_empty());
+    assert!(!r.state().join("kernel.captures").exists());
 }
 
 #[test]
@@ -210,7 +305,7 @@ fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(lab_netns().len(), 1);
+    assert_eq!(lab_netns("far").len(), 1);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success());
@@ -223,7 +318,7 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
-    assert!(lab_netns().is_empty(), "{:?}", lab_netns());
+    assert!(lab_netns("far").is_empty(), "{:?}", lab_netns("far"));
     assert!(!Command::new("pgrep")
         .args(["-f", "^sleep 600$"])
         .status()
@@ -250,7 +345,7 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
-    assert!(lab_netns().is_empty(), "{:?}", lab_netns());
+    assert!(lab_netns("far").is_empty(), "{:?}", lab_netns("far"));
     assert!(!r.state().join("slow.inventory.json").exists());
     assert!(!guards_left(), "a killed runner's guard rule was left");
     assert_eq!(shells_of(&r.root), 0);

@@ -618,7 +618,8 @@ impl Capture {
         let mut cap = pcap::Capture::from_device(interface)
             .map_err(open_err)?
             .immediate_mode(true)
-            .promisc(false)
+            // As tcpdump: a bridge shows the frames it forwards between its ports only when promiscuous.
+            .promisc(true)
             .snaplen(65535)
             .timeout(POLL_MS)
             .open()

@@ -1,6 +1,6 @@
 //! A lab's named terminals: a bash on a pty per terminal (in a client namespace if the lab says so),
-//! typed into as a learner types. A command's end is known without sleeping: the host shell prints
-//! an invisible marker with the exit status before each prompt; inside an interactive container
+//! typed into as a learner types. A command's end is known without sleeping: the host shell's
+//! prompt ends with an invisible marker holding the exit status; inside an interactive container
 //! (after `docker run -it …`) the kernel tells: the container's shell is back in its terminal's
 //! foreground, asleep reading, and has slept again since the line was typed.
 
@@ -150,8 +150,9 @@ impl Terminal {
                 std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()),
             )
             .env("INPUTRC", &inputrc)
-            .env("PS1", &opts.prompt)
-            .env("PROMPT_COMMAND", r#"printf '\033]777;baleia;%s\007' "$?""#)
+            // The marker closes the prompt, so a command's output and the next prompt are
+            // complete when it arrives; bash expands `$?` in the prompt to the last status.
+            .env("PS1", format!("{}\\[\\e]777;baleia;$?\\a\\]", opts.prompt))
             .env("HISTFILE", "/dev/null")
             .envs(opts.env.iter().map(|(k, v)| (k, v)));
         let slave = || pty.slave.try_clone().map(Stdio::from);

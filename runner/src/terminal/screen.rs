@@ -1,10 +1,10 @@
 //! What a terminal has shown: the bytes as they came (for recordings), the text a learner sees
 //! (escape sequences and the runner's prompt markers taken out, for checks), and the markers the
-//! host shell prints before each prompt with the last command's exit status.
+//! host shell prints at the end of each prompt with the last command's exit status.
 
 use std::time::Instant;
 
-/// The marker our host shells print before each prompt: `ESC ] 777 ; baleia ; STATUS BEL`.
+/// The marker our host shells print at the end of each prompt: `ESC ] 777 ; baleia ; STATUS BEL`.
 pub const MARKER_PREFIX: &[u8] = b"\x1b]777;baleia;";
 
 /// Everything one terminal printed.
