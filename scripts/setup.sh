@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fresh Debian machine, as root: install what is missing, build baleia, build and load the lab images,
-# and run the main job. Run from the repository: `bash scripts/setup.sh`.
+# Fresh Debian machine, as root: install what is missing, build baleia and baleia-lab, build and load
+# the lab images, run a container and a lab. Run from the repository: `bash scripts/setup.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup: run as root (sudo bash scripts/setup.sh)" >&2; exit 1; }
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --release --workspace
 install -m 0755 target/release/baleia /usr/local/bin/baleia
+install -m 0755 target/release/baleia-lab /usr/local/bin/baleia-lab
 # `run --init`'s PID 1, static (containers may have no libc); after the workspace build, which
 # writes a dynamic one to the same path.
 cargo rustc --release -p baleia-init -- -C target-feature=+crt-static -C strip=symbols
@@ -24,3 +25,6 @@ baleia history nginx
 echo
 echo "== baleia run --rm hello-world (a container: new namespaces, an overlay root, a cgroup)"
 baleia run --rm hello-world
+echo
+echo "== baleia-lab run kernel (a lab: terminals, observations of the kernel, checks)"
+BALEIA_LAB_BUILD=$PWD/labs/images/build.sh baleia-lab --labs runner/tests/labs run kernel

@@ -15,6 +15,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --no-fail-fast -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# Every lab of labs/, headless, on the built-in engine (a private root, its own bridge).
+labroot=$(mktemp -d /tmp/baleia-labs.XXXXXX)
+echo "{\"bridge\": \"baleia6$(printf %04d $(($$ % 10000)))\", \"dns\": [\"127.0.0.1\"], \"ip-forward\": false}" > "$labroot/daemon.json"
+BALEIA_ROOT=$labroot/root BALEIA_CONFIG=$labroot/daemon.json BALEIA_LAB_HOME=$labroot/home BALEIA_LAB_RUN=$labroot/run \
+  BALEIA_BIN=$PWD/target/debug/baleia target/debug/baleia-lab --labs labs check --all 2>&1 | tee -a "$log" || status=$?
+BALEIA_ROOT=$labroot/root BALEIA_CONFIG=$labroot/daemon.json target/debug/baleia system teardown || true
+awk -v w="$labroot" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | xargs -r umount -l
+rm -rf "$labroot"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
 exit "$status"

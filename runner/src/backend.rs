@@ -102,12 +102,23 @@ impl Backend {
         })
     }
 
-    /// Any docker-compatible CLI at `docker`.
+    /// Any docker-compatible CLI at `docker`, with the client settings of our environment
+    /// (`DOCKER_HOST`, `DOCKER_CONFIG`, TLS) passed to the lab's shells too.
     pub fn external(docker: &Path) -> Backend {
+        let env = [
+            "DOCKER_HOST",
+            "DOCKER_CONFIG",
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+        ]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
         Backend {
             docker: docker.into(),
             shim_dir: docker.parent().map(Path::to_path_buf),
-            env: Vec::new(),
+            env,
             builtin: false,
         }
     }

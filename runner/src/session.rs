@@ -118,9 +118,7 @@ impl Session {
         let state = state_file(&opts.state_dir, &lab.id);
         if let Some(stale) = Inventory::load(&state) {
             stale.restore(&backend);
-            if backend.is_builtin() {
-                let _ = backend.ok(&["system", "teardown"]);
-            }
+            release_host(&backend);
             let _ = std::fs::remove_file(&state);
         }
         let mut before = Inventory::take(&backend)?;
@@ -379,15 +377,29 @@ impl Session {
         drop(std::mem::replace(&mut self.clients, Clients::none()));
         let _ = std::fs::remove_dir_all(self.captures_dir());
         let mut failed = self.before.restore(&self.backend);
-        if self.backend.is_builtin() {
-            if let Err(e) = self.backend.ok(&["system", "teardown"]) {
-                failed.push(e.to_string());
-            }
+        if let Some(e) = release_host(&self.backend) {
+            failed.push(e);
         }
         if failed.is_empty() {
             let _ = std::fs::remove_file(&self.state);
         }
         failed
+    }
+}
+
+/// With the built-in engine and no container left running, give the host back: the engine's
+/// bridges and iptables rules go until a container needs them again (`system teardown`). A
+/// learner's running containers keep theirs.
+fn release_host(b: &Backend) -> Option<String> {
+    if !b.is_builtin() {
+        return None;
+    }
+    match b.ok(&["ps", "-q"]) {
+        Ok(running) if running.trim().is_empty() => {
+            b.ok(&["system", "teardown"]).err().map(|e| e.to_string())
+        }
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
     }
 }
 

@@ -1,6 +1,6 @@
-//! Where the runner keeps things and which `docker` it drives: the built-in engine on the lab's
-//! own state root (so a lab never touches the learner's containers, and can remove all it made),
-//! or a docker-compatible CLI given with `--docker`; and the lab images loaded into it.
+//! Where the runner keeps things and which `docker` it drives: the built-in engine (the learner's
+//! own, as `docker` would be their Docker; a lab removes only what it made) or a docker-compatible
+//! CLI given with `--docker`; and the lab images loaded into it.
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +11,7 @@ use crate::backend::{Backend, Kind};
 /// The runner's folders.
 #[derive(Debug, Clone)]
 pub struct Home {
-    /// Progress and, for the built-in engine, its state root (`BALEIA_LAB_HOME`, default
-    /// `/var/lib/baleia-lab`).
+    /// Progress (`BALEIA_LAB_HOME`, default `/var/lib/baleia-lab`).
     pub data: PathBuf,
     /// What a running lab keeps: inventories, the `docker` shim (`BALEIA_LAB_RUN`, default
     /// `/run/baleia-lab`).
@@ -59,7 +58,8 @@ pub fn baleia_bin() -> Result<PathBuf> {
         .context("the baleia binary is not beside baleia-lab nor on PATH (set BALEIA_BIN)")
 }
 
-/// The backend: `--docker PATH`, else the built-in engine on `BALEIA_ROOT` or the lab root.
+/// The backend: `--docker PATH`, else the built-in engine on its usual root (`BALEIA_ROOT` if
+/// set), as `docker` would be the learner's own Docker.
 pub fn backend(home: &Home, docker: Option<&Path>) -> Result<Backend> {
     if let Some(d) = docker {
         if !d.is_file() {
@@ -67,16 +67,15 @@ pub fn backend(home: &Home, docker: Option<&Path>) -> Result<Backend> {
         }
         return Ok(Backend::external(d));
     }
-    let root = std::env::var("BALEIA_ROOT")
-        .ok()
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| home.data.join("engine").display().to_string());
-    let mut env = vec![("BALEIA_ROOT".to_string(), root)];
-    for k in ["BALEIA_CONFIG", "BALEIA_INIT", "DOCKER_CONFIG"] {
-        if let Ok(v) = std::env::var(k) {
-            env.push((k.into(), v));
-        }
-    }
+    let env = [
+        "BALEIA_ROOT",
+        "BALEIA_CONFIG",
+        "BALEIA_INIT",
+        "DOCKER_CONFIG",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+    .collect();
     Ok(Backend::builtin(
         &baleia_bin()?,
         &home.run.join("bin"),

@@ -192,6 +192,37 @@ fn every_observation_and_check_is_recorded_with_casts_and_captures() {
 }
 
 #[test]
+fn the_same_lab_passes_with_another_docker_cli() {
+    baleia_tests::require("docker");
+    // The real docker CLI, as the lab's `docker`, talking to a `baleia daemon`.
+    let r = Runner::new();
+    r.root.load_lab_images(&["busybox"]);
+    let d = baleia_tests::daemon::Daemon::start(&r.root);
+    let docker = Command::new("sh")
+        .args(["-c", "command -v docker"])
+        .output()
+        .unwrap();
+    let docker = text(&docker.stdout).trim().to_string();
+    let o = r
+        .cmd(
+            "labs",
+            &["--docker", &docker, "check", "lifecycle", "kernel"],
+        )
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", &d.config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).ends_with("2 passed, 0 failed\n"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "the labs left containers behind");
+    assert!(!d.ok(&["network", "ls"]).contains("neotech"));
+}
+
+#[test]
 fn labs_whose_checks_fail_fail_with_file_line_and_hint() {
     let r = Runner::new();
     let o = r.run("failing", &["check", "wrong-state", "wrong-output"]);

@@ -194,6 +194,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_of_the_labs_readme_reads_and_follows_the_rules() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../labs/README.md"))
+                .unwrap();
+        let yaml = readme
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|r| r.split("```").next())
+            .unwrap();
+        let lab = crate::lab::parse(std::path::Path::new("09-neotech.yaml"), yaml).unwrap();
+        assert_eq!(lint(&lab), Vec::<Finding>::new());
+        assert!(lab.steps.iter().any(|s| s.exercise.is_some()));
+    }
+
+    #[test]
     fn a_lab_breaking_rules_gets_findings() {
         let lab = crate::lab::parse(
             std::path::Path::new("x.yaml"),

@@ -306,10 +306,11 @@ fn ip_line(
             let what = match i.icmp_type() {
                 Icmpv6Type::EchoRequest(e) => format!("echo request, id {}, seq {}", e.id, e.seq),
                 Icmpv6Type::EchoReply(e) => format!("echo reply, id {}, seq {}", e.id, e.seq),
+                // The payload begins with the target (the 4 reserved bytes are in the header).
                 Icmpv6Type::NeighborSolicitation => {
                     match i
                         .payload()
-                        .get(4..20)
+                        .get(..16)
                         .and_then(|b| <[u8; 16]>::try_from(b).ok())
                     {
                         Some(t) => format!("neighbor solicitation, who has {}", Ipv6Addr::from(t)),
@@ -1057,8 +1058,7 @@ mod tests {
             line(&f),
             "IP6 fe80::1 > fe80::2: ICMP6, echo request, id 7, seq 3, length 12"
         );
-        let mut ns = vec![0u8; 4];
-        ns.extend(dst);
+        let ns = dst.to_vec();
         let f = build!(
             PacketBuilder::ethernet2(A, B)
                 .ipv6(src, dst, 255)
@@ -1068,7 +1068,7 @@ mod tests {
         let d = decode(LinkType::Ethernet, &f);
         assert_eq!(
             d.line,
-            "IP6 fe80::1 > fe80::2: ICMP6, neighbor solicitation, who has fe80::2, length 28"
+            "IP6 fe80::1 > fe80::2: ICMP6, neighbor solicitation, who has fe80::2, length 24"
         );
         assert!(matches_only(&d, Some(Only::Icmp)));
     }
