@@ -19,6 +19,12 @@ fn main() {
         Ok(c) => c,
         Err(e) => std::process::exit(usage_error(e, &prog)),
     };
+    if cli.prints_only() {
+        // `baleia ps | head`: end quietly when the reader goes, as other tools do. Commands that
+        // keep sockets (the daemon, monitors, attached clients) handle EPIPE themselves instead.
+        // SAFETY: setting a signal's disposition before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if let Err(e) = cli::run(cli) {
         if let Some(r) = e.downcast_ref::<cli::Reported>() {
             std::process::exit(r.0);

@@ -734,3 +734,27 @@ fn stop_with_a_signal_sends_that_one_instead_of_term() {
     );
     assert_eq!(state(&root, "usr1", "ExitCode"), "4");
 }
+
+#[test]
+fn container_inspect_looks_at_containers_only_and_a_closed_pipe_ends_quietly() {
+    let root = Root::with_lab_images(&["busybox"]);
+    let err = root.fails(&["container", "inspect", "busybox"]);
+    assert!(err.contains("No such container: busybox"), "{err}");
+    assert!(root
+        .ok(&["inspect", "-f", "{{.Id}}", "busybox"])
+        .starts_with("sha256:"));
+    // `baleia image inspect … | head -c 1`: no panic when the reader goes away (200 copies:
+    // more than a pipe holds, so the writer meets the closed pipe).
+    let many = vec!["busybox"; 200].join(" ");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} image inspect {many} | head -c 1 >/dev/null",
+            baleia_bin().display()
+        ))
+        .env("BALEIA_ROOT", root.path())
+        .env("BALEIA_CONFIG", root.config_file())
+        .output()
+        .unwrap();
+    assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+}

@@ -718,7 +718,11 @@ pub fn container(e: &Engine, c: ContainerCommand) -> Result<()> {
         ContainerCommand::Rename(a) => rename(e, &a),
         ContainerCommand::Attach(a) => attach_cmd(e, &a),
         ContainerCommand::Prune(a) => prune(e, &a),
-        ContainerCommand::Inspect(a) => super::images::inspect(e, &a),
+        ContainerCommand::Inspect(mut a) => {
+            // `container inspect` looks at containers only (an image of that name is no answer).
+            a.kind = Some("container".into());
+            super::images::inspect(e, &a)
+        }
         ContainerCommand::Exec(a) => super::exec::exec(e, &a),
         ContainerCommand::Top(a) => super::top::top(e, &a),
         ContainerCommand::Stats(a) => super::stats::stats(e, &a),

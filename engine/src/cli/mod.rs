@@ -149,6 +149,31 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// Whether the command only prints (listings, inspect, logs): no socket of its own to keep.
+    pub fn prints_only(&self) -> bool {
+        use images::ImageCommand as I;
+        matches!(
+            self.command,
+            Some(
+                Command::Ps(_)
+                    | Command::Images(_)
+                    | Command::Inspect(_)
+                    | Command::Logs(_)
+                    | Command::History(_)
+                    | Command::Top(_)
+                    | Command::Info(_)
+                    | Command::Version(_)
+                    | Command::Search(_)
+                    | Command::Port(_)
+                    | Command::Network(_)
+                    | Command::Image(I::Ls(_) | I::Inspect(_) | I::History(_))
+                    | Command::Container(containers::ContainerCommand::Ls(_))
+            )
+        ) && self.host.is_none()
+    }
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if cli.version {

@@ -59,7 +59,11 @@ fn dispatch(c: &Client, command: Command) -> Result<()> {
         Command::Wait(a) | Command::Container(C::Wait(a)) => containers::wait(c, &a),
         Command::Rename(a) | Command::Container(C::Rename(a)) => containers::rename(c, &a),
         Command::Logs(a) | Command::Container(C::Logs(a)) => containers::logs(c, &a),
-        Command::Inspect(a) | Command::Container(C::Inspect(a)) => inspect(c, &a),
+        Command::Inspect(a) => inspect(c, &a),
+        Command::Container(C::Inspect(mut a)) => {
+            a.kind = Some("container".into());
+            inspect(c, &a)
+        }
         Command::Exec(a) | Command::Container(C::Exec(a)) => exec::exec(c, &a),
         Command::Top(a) | Command::Container(C::Top(a)) => exec::top(c, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(c, &a),
