@@ -206,7 +206,7 @@ fn the_same_lab_passes_with_another_docker_cli() {
     let o = r
         .cmd(
             "labs",
-            &["--docker", &docker, "check", "lifecycle", "kernel"],
+            &["--docker", &docker, "check", "lifecycle", "kernel", "steps"],
         )
         .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
         .env("DOCKER_CONFIG", &d.config)
@@ -214,7 +214,7 @@ fn the_same_lab_passes_with_another_docker_cli() {
         .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     assert!(
-        text(&o.stdout).ends_with("2 passed, 0 failed\n"),
+        text(&o.stdout).ends_with("3 passed, 0 failed\n"),
         "{}",
         text(&o.stdout)
     );
@@ -223,9 +223,21 @@ fn the_same_lab_passes_with_another_docker_cli() {
 }
 
 #[test]
+fn every_kind_of_step_works() {
+    // background, wait for output and for a state, ids in templates, ctrl-c, enter, ctrl-d.
+    let r = Runner::new();
+    let o = r.run("labs", &["check", "steps"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(r.baleia(&["ps", "-aq"]), "");
+}
+
+#[test]
 fn labs_whose_checks_fail_fail_with_file_line_and_hint() {
     let r = Runner::new();
-    let o = r.run("failing", &["check", "wrong-state", "wrong-output"]);
+    let o = r.run(
+        "failing",
+        &["check", "wrong-state", "wrong-output", "wait-never"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failing/wrong-state.yaml");
@@ -247,7 +259,11 @@ fn labs_whose_checks_fail_fail_with_file_line_and_hint() {
     );
     let out = text(&o.stdout);
     assert!(out.contains("✗ wrong-state"), "{out}");
-    assert!(out.ends_with("0 passed, 2 failed\n"), "{out}");
+    assert!(out.ends_with("0 passed, 3 failed\n"), "{out}");
+    assert!(
+        err.contains("wait-never.yaml:5: step 1: the terminal never showed \"never printed\""),
+        "{err}"
+    );
     // A failed lab cleans up too.
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     // The JSON report says the same.
