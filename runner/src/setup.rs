@@ -2,6 +2,7 @@
 //! own, as `docker` would be their Docker; a lab removes only what it made) or a docker-compatible
 //! CLI given with `--docker`; and the lab images loaded into it.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -106,11 +107,22 @@ pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
                 labs.display()
             )
         })?;
+    // A spinner while the images build (minutes the first time), on a terminal only.
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        let p = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("building the lab images: {}", names.join(", ")));
+        p.enable_steady_tick(std::time::Duration::from_millis(120));
+        p
+    });
     let out = std::process::Command::new("bash")
         .arg(&script)
         .args(missing.iter().map(|s| s.as_str()))
         .output()
         .with_context(|| format!("running {}", script.display()))?;
+    if let Some(p) = spinner {
+        p.finish_and_clear();
+    }
     if !out.status.success() {
         bail!(
             "{} failed: {}",
