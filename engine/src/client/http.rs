@@ -144,6 +144,22 @@ impl Client {
         }
     }
 
+    /// [`Client::exchange`], with an error status turned into [`ClientError::Api`].
+    async fn exchange_ok(&self, req: Request<Body>) -> Result<Response<Incoming>> {
+        let res = self.exchange(req).await?;
+        let status = res.status().as_u16();
+        if status >= 400 {
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(http_err)?
+                .to_bytes();
+            return Err(api_error(status, &body));
+        }
+        Ok(res)
+    }
+
     /// Send `method path` (under `/vX.Y`) with an optional JSON body; an error status becomes
     /// [`ClientError::Api`] with Docker's message.
     pub fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
@@ -155,17 +171,8 @@ impl Client {
     /// Send a prepared request; an error status becomes [`ClientError::Api`].
     fn finish(&self, req: Request<Body>) -> Result<Answer> {
         self.rt.block_on(async {
-            let res = self.exchange(req).await?;
+            let res = self.exchange_ok(req).await?;
             let status = res.status().as_u16();
-            if status >= 400 {
-                let body = res
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(http_err)?
-                    .to_bytes();
-                return Err(api_error(status, &body));
-            }
             Ok(Answer {
                 status,
                 body: res.into_body(),
@@ -250,17 +257,8 @@ impl Client {
         req.headers_mut()
             .insert(UPGRADE, "tcp".parse().expect("header"));
         self.rt.block_on(async {
-            let res = self.exchange(req).await?;
+            let res = self.exchange_ok(req).await?;
             let status = res.status().as_u16();
-            if status >= 400 {
-                let body = res
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(http_err)?
-                    .to_bytes();
-                return Err(api_error(status, &body));
-            }
             if status != 101 {
                 return Err(ClientError::Http(format!(
                     "the daemon did not upgrade the connection ({status})"

@@ -166,11 +166,21 @@ async fn pump(
     Ok(())
 }
 
-/// Query of `resize`.
+/// Query of a `resize` (of a container's terminal or an exec's).
 #[derive(Debug, Deserialize)]
 pub struct ResizeQuery {
     h: Option<u16>,
     w: Option<u16>,
+}
+
+impl ResizeQuery {
+    /// Rows and columns, both required.
+    pub fn size(&self) -> Result<(u16, u16), ApiError> {
+        match (self.h, self.w) {
+            (Some(h), Some(w)) => Ok((h, w)),
+            _ => Err(ApiError::bad_request("resize needs h and w")),
+        }
+    }
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: set the terminal's size (a client that says only that).
@@ -179,9 +189,7 @@ pub async fn resize(
     Path(id): Path<String>,
     Query(q): Query<ResizeQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let (Some(h), Some(w)) = (q.h, q.w) else {
-        return Err(ApiError::bad_request("resize needs h and w"));
-    };
+    let (h, w) = q.size()?;
     let e = s.engine.clone();
     blocking(move || {
         let c = e.resolve_container(&id)?;

@@ -16,6 +16,7 @@ use super::instance::{Exec, ExecConfig};
 use super::launch::{launch, Attach, Event};
 use super::relay;
 use crate::container::exec::ExecOptions;
+use crate::daemon::attach::ResizeQuery;
 use crate::daemon::errors::ApiError;
 use crate::daemon::routes::{blocking, AppState};
 
@@ -99,13 +100,6 @@ pub async fn inspect(
     Ok(Json(s.execs.get(&id)?.inspect()))
 }
 
-/// Query of `resize`.
-#[derive(Debug, Deserialize)]
-pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
-}
-
 /// `POST /exec/{id}/resize?h=&w=`: the terminal's new size (kept until it has a terminal).
 pub async fn resize(
     State(s): State<AppState>,
@@ -113,9 +107,7 @@ pub async fn resize(
     Query(q): Query<ResizeQuery>,
 ) -> Result<StatusCode, ApiError> {
     let exec = s.execs.get(&id)?;
-    let (Some(h), Some(w)) = (q.h, q.w) else {
-        return Err(ApiError::bad_request("resize needs h and w"));
-    };
+    let (h, w) = q.size()?;
     exec.resize(h, w);
     Ok(StatusCode::OK)
 }
