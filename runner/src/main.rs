@@ -272,7 +272,7 @@ fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
 }
 
 /// Terminal size of the labs' shells (and of recordings).
-const SIZE: (u16, u16) = (24, 100);
+const SIZE: (u16, u16) = (24, 160);
 
 fn cli_record_dir(cli: &Cli) -> Option<PathBuf> {
     match &cli.command {
