@@ -418,6 +418,13 @@ fn wait_interruptibly(
                     return Err(SessionError::Interrupted);
                 }
             }
+            Err(TerminalError::Timeout { name, .. }) => {
+                return Err(TerminalError::Timeout {
+                    name,
+                    seconds: COMMAND_TIMEOUT,
+                }
+                .into())
+            }
             Err(e) => return Err(e.into()),
         }
     }

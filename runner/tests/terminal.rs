@@ -70,6 +70,12 @@ fn host_commands_end_with_their_exit_status() {
         .unwrap();
     assert_eq!(t.wait_done(&m, T, &none).unwrap(), Done::Host(0));
     assert!(t.text_since(&m).contains("0.1.0"), "{}", t.text_since(&m));
+    // A program blocked reading something else than the terminal is busy, not waiting for keys.
+    let m = t.mark();
+    t.type_line("tail -f /dev/null", &none).unwrap();
+    assert!(t.wait_done(&m, Duration::from_millis(500), &none).is_err());
+    t.send(&[0x03], &none).unwrap();
+    assert_eq!(t.wait_done(&m, T, &none).unwrap(), Done::Host(130));
     // Ctrl-C interrupts a command that would never end.
     let m = t.mark();
     t.type_line("sleep 1000", &none).unwrap();
@@ -120,6 +126,37 @@ fn commands_inside_an_interactive_container_end_too() {
     let m = t.mark();
     t.type_line("exit 3", &resolve).unwrap();
     assert_eq!(t.wait_done(&m, T, &resolve).unwrap(), Done::Host(3));
+    // A program nsenter starts in the container's namespaces reads our own terminal.
+    let pid1 = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "inside"])
+        .unwrap();
+    let m = t.mark();
+    t.type_line(
+        &format!(
+            "nsenter -m -u -n -p -i -t {} /bin/sh -c 'read line; echo \"got $line in $(hostname)\"; exit 4'",
+            pid1.trim()
+        ),
+        &resolve,
+    )
+    .unwrap();
+    let d = t.wait_done(&m, T, &resolve).unwrap();
+    assert!(
+        matches!(d, Done::Container(_)),
+        "{d:?} {:?}",
+        t.text_since(&m)
+    );
+    let m = t.mark();
+    t.type_line("hello", &resolve).unwrap();
+    assert_eq!(t.wait_done(&m, T, &resolve).unwrap(), Done::Host(4));
+    let host = b
+        .ok(&["inspect", "-f", "{{.Config.Hostname}}", "inside"])
+        .unwrap();
+    assert!(
+        t.text_since(&m)
+            .contains(&format!("got hello in {}", host.trim())),
+        "{}",
+        t.text_since(&m)
+    );
     // Attach again, and Ctrl-D ends PID 1: the container exits.
     let m = t.mark();
     t.type_line("docker attach inside", &resolve).unwrap();

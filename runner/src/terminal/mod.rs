@@ -270,17 +270,23 @@ impl Terminal {
         self.screen.0.lock().expect("screen").chunks.clone()
     }
 
-    /// The shell of the interactive container the foreground client is attached to, if any.
+    /// The program that waits for the learner's keys behind the foreground command, if any: the
+    /// shell of the interactive container a `docker` client is attached to, or a program of the
+    /// foreground group reading this terminal itself (a shell started by `nsenter`, say).
     fn inner_shell(&self, resolve: &dyn Fn(&Target) -> Option<i32>) -> Option<procs::Stat> {
         let fg = nix::unistd::tcgetpgrp(self.master.as_fd()).ok()?.as_raw();
         let shell = procs::stat(self.shell_pid())?;
         if fg == shell.pgrp || fg <= 0 {
             return None;
         }
-        let argv = procs::cmdline(fg);
-        let t = target(&argv)?;
-        let pid1 = resolve(&t)?;
-        procs::container_shell(pid1)
+        if let Some(t) = target(&procs::cmdline(fg)) {
+            return procs::container_shell(resolve(&t)?);
+        }
+        let tty = std::fs::read_link(format!("/proc/{}/fd/0", self.shell_pid())).ok()?;
+        procs::all()
+            .into_iter()
+            .filter(|s| s.pgrp == fg && s.tty_nr == shell.tty_nr && procs::reads_tty(s.pid, &tty))
+            .max_by_key(|s| s.start)
     }
 
     /// Wait until the command typed after `since` is done: the host shell's next prompt, or an

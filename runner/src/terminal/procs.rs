@@ -101,6 +101,83 @@ pub fn waits_for_input(s: &Stat) -> bool {
             || blocked_in(s.pid).is_some_and(|n| INPUT_SYSCALLS.contains(&n)))
 }
 
+/// What a blocked system call waits on, by number: `read(fd)`, `select`/`pselect6(nfds,
+/// readfds)`, `poll`/`ppoll(fds, nfds)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Read,
+    Select,
+    Poll,
+}
+
+fn wait_kind(nr: i64) -> Option<Wait> {
+    #[cfg(target_arch = "x86_64")]
+    let table: &[(i64, Wait)] = &[
+        (0, Wait::Read),
+        (23, Wait::Select),
+        (270, Wait::Select),
+        (7, Wait::Poll),
+        (271, Wait::Poll),
+    ];
+    #[cfg(target_arch = "aarch64")]
+    let table: &[(i64, Wait)] = &[(63, Wait::Read), (72, Wait::Select), (73, Wait::Poll)];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let table: &[(i64, Wait)] = &[];
+    table.iter().find(|(n, _)| *n == nr).map(|(_, w)| *w)
+}
+
+/// `len` bytes of the process's memory at `addr` (root reads any process's).
+fn peek(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, addr).ok()?;
+    Some(buf)
+}
+
+/// A process asleep waiting to read the terminal `tty` (`/dev/pts/N`) — blocked in `read` on it,
+/// or in `select`/`poll` with it among what it waits to read — as a program waiting for the
+/// learner's keys is (an `nsenter`'d shell, a REPL), not one blocked on anything else (a capture's
+/// socket, a child).
+pub fn reads_tty(pid: i32, tty: &std::path::Path) -> bool {
+    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return false;
+    };
+    let mut f = s.split_whitespace();
+    let Some(kind) = f
+        .next()
+        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(wait_kind)
+    else {
+        return false;
+    };
+    let args: Vec<u64> = f
+        .take(2)
+        .filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .collect();
+    let is_tty = |fd: u64| fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|p| p == tty);
+    match (kind, args.as_slice()) {
+        (Wait::Read, [fd, ..]) => is_tty(*fd),
+        (Wait::Select, [nfds, readfds]) if *readfds != 0 && *nfds <= 4096 => {
+            let Some(bits) = peek(pid, *readfds, (*nfds as usize).div_ceil(8)) else {
+                return false;
+            };
+            (0..*nfds).any(|fd| bits[(fd / 8) as usize] & (1 << (fd % 8)) != 0 && is_tty(fd))
+        }
+        (Wait::Poll, [fds, nfds]) if *fds != 0 && *nfds <= 4096 => {
+            let Some(raw) = peek(pid, *fds, *nfds as usize * 8) else {
+                return false;
+            };
+            raw.chunks(8).any(|p| {
+                let fd = i32::from_ne_bytes([p[0], p[1], p[2], p[3]]);
+                let events = i16::from_ne_bytes([p[4], p[5]]);
+                fd >= 0 && events & libc::POLLIN != 0 && is_tty(fd as u64)
+            })
+        }
+        _ => false,
+    }
+}
+
 /// The process of an interactive container a client attaches to: in the namespace of PID 1 of
 /// that container (`pid1`), holding a terminal, newest first (an `exec` beats PID 1).
 pub fn container_shell(pid1: i32) -> Option<Stat> {
