@@ -96,8 +96,21 @@ pub fn clean_stale_staging(paths: &Paths) -> Result<()> {
     };
     for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() && Lock::try_exclusive(&p.join(".lock"))?.is_some() {
-            fs::remove_dir_all(&p).at(&p)?;
+        if !p.is_dir() {
+            continue;
+        }
+        // A folder whose owner finished meanwhile is removed by that owner (its drop does not wait
+        // for the store lock): one that vanishes under us is simply gone.
+        let free = match Lock::try_exclusive(&p.join(".lock")) {
+            Ok(l) => l.is_some(),
+            Err(_) if !p.exists() => continue,
+            Err(e) => return Err(e),
+        };
+        if free {
+            match fs::remove_dir_all(&p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                r => r.at(&p)?,
+            }
         }
     }
     Ok(())
