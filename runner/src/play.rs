@@ -198,18 +198,12 @@ fn play_step(
             .unwrap_or(m);
         fail(s, i, m, step.hint.clone())
     };
-    let checks: Vec<Check> = step
-        .check
-        .iter()
-        .map(|c| render_all(session, i, c))
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(session, e))?;
     // Guided: the learner types the exercise; the runner watches its checks.
     if mode == Mode::Walk && step.exercise.is_some() {
-        let done =
-            walk_exercise(session, i, &checks, lang, color, out).map_err(|e| err(session, e))?;
+        let done = walk_exercise(session, i, &step.check, lang, color, out)
+            .map_err(|e| err(session, e))?;
         if done {
-            return Ok(record_of(session, i, None, &checks, Vec::new()));
+            return Ok(record_of(session, i, None, &step.check, Vec::new()));
         }
     }
     // What must be watched from before the command: the rules, the packets (their interface is
@@ -289,6 +283,13 @@ fn play_step(
             let _ = writeln!(out, "{}", o.render(color));
         }
     }
+    // Checks are rendered now: they may name what the command made.
+    let checks: Vec<Check> = step
+        .check
+        .iter()
+        .map(|c| render_all(session, i, c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(session, e))?;
     let clients = session.clients();
     let ctx = Context {
         backend: &session.backend,
@@ -442,7 +443,8 @@ fn walk_exercise(
         let captures = HashMap::new();
         let clients = session.clients();
         let backend = session.backend.clone();
-        let term = session.terminal(&name).expect("validated terminal");
+        let session_ref: &Session = session;
+        let term = session_ref.terminal(&name).expect("validated terminal");
         let _ = write!(out, "{}", term.last_line());
         let _ = out.flush();
         let mut all_pass = || {
@@ -453,10 +455,10 @@ fn walk_exercise(
                 captures: &captures,
                 clients,
             };
-            checks
-                .iter()
-                .filter(|c| !check::settled(c))
-                .all(|c| check::evaluate(c, &ctx).is_ok())
+            // Rendered at each look: they may name what the learner is about to make.
+            checks.iter().filter(|c| !check::settled(c)).all(|c| {
+                render_all(session_ref, i, c).is_ok_and(|c| check::evaluate(&c, &ctx).is_ok())
+            })
         };
         match term.hand_over(Duration::from_millis(300), &mut all_pass) {
             Ok(HandBack::Done) => {

@@ -4,6 +4,7 @@
 //! the daemon.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
 use baleia_tests::daemon::Daemon;
@@ -326,6 +327,24 @@ fn client_errors_read_as_the_docker_cli_writes_them() {
         .output()
         .unwrap();
     assert!(text(&o.stderr).contains("unable to parse docker host `ssh://me@box`"));
+    // A user who may not open the socket (root:root, 0660) is told so, as Docker tells.
+    let o = root
+        .cmd(&["ps"])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env_remove("BALEIA_ROOT")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).starts_with(&format!(
+            "permission denied while trying to connect to the daemon socket at unix://{}: connect: ",
+            d.socket.display()
+        )),
+        "{}",
+        text(&o.stderr)
+    );
     // `daemon` never becomes a client, even with DOCKER_HOST set.
     let o = root
         .cmd(&["daemon", "-H", "tcp://0.0.0.0:1"])

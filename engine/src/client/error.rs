@@ -14,6 +14,14 @@ pub enum ClientError {
         /// Why the connection failed.
         source: std::io::Error,
     },
+    /// The socket is there, but we may not use it (not root, not in the socket's group).
+    #[error("permission denied while trying to connect to the daemon socket at {host}: connect: {source}")]
+    Permission {
+        /// The daemon's address.
+        host: String,
+        /// The refusal.
+        source: std::io::Error,
+    },
     /// The daemon answered with an error status.
     #[error("Error response from daemon: {message}")]
     Api {

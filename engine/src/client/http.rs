@@ -134,9 +134,13 @@ impl Client {
 
     /// Connect and send one request; the connection lives on in a task (for upgrades too).
     async fn exchange(&self, req: Request<Body>) -> Result<Response<Incoming>> {
-        let connect_err = |source| ClientError::Connect {
-            host: self.host.to_string(),
-            source,
+        let connect_err = |source: std::io::Error| {
+            let host = self.host.to_string();
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                ClientError::Permission { host, source }
+            } else {
+                ClientError::Connect { host, source }
+            }
         };
         match &self.host {
             Host::Unix(p) => send_on(UnixStream::connect(p).await.map_err(connect_err)?, req).await,
