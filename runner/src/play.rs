@@ -124,7 +124,13 @@ pub fn play(
                 paint(color, "2", &format!("── {}/{total}", i + 1))
             );
             if let Some(s) = &step.say {
-                let _ = writeln!(out, "{}", lang.pick(s));
+                // Narration may name the lab's objects too ({{ network('bridge').bridge }}).
+                let said = lang.pick(s);
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    session.render(i, said).unwrap_or_else(|_| said.to_string())
+                );
             }
         }
         let result = play_step(session, i, mode, lang, color, out, &mut prompts);
@@ -357,9 +363,11 @@ fn describe(c: &Check) -> String {
         );
     }
     if let Some(x) = &c.network {
-        return match &x.container {
-            Some(ct) => format!("{ct} is on {}", x.name),
-            None => format!("network {} exists", x.name),
+        return match (&x.container, x.present) {
+            (Some(ct), true) => format!("{ct} is on {}", x.name),
+            (Some(ct), false) => format!("{ct} is not on {}", x.name),
+            (None, true) => format!("network {} exists", x.name),
+            (None, false) => format!("network {} is gone", x.name),
         };
     }
     if let Some(x) = &c.resolves {
@@ -375,7 +383,8 @@ fn describe(c: &Check) -> String {
         return format!("exit status {code}");
     }
     if let Some(x) = &c.iptables {
-        return format!("iptables -t {}: {}", x.table, x.rule);
+        let absent = if x.present { "" } else { " (absent)" };
+        return format!("iptables -t {}: {}{absent}", x.table, x.rule);
     }
     if let Some(x) = &c.packet {
         return format!("a packet: {}", x.matches);
@@ -423,7 +432,9 @@ fn walk_exercise(
         out,
         "{} {}",
         paint(color, "1;33", lang.say("Exercício:", "Exercise:")),
-        lang.pick(task)
+        session
+            .render(i, lang.pick(task))
+            .unwrap_or_else(|_| lang.pick(task).to_string())
     );
     let _ = writeln!(
         out,

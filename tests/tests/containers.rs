@@ -76,6 +76,10 @@ fn pid1_is_the_command_in_its_own_namespaces() {
     for n in &steady {
         assert!(seen.lines().any(|l| l == *n), "{n} in {seen}");
     }
+    // On the host's network the container takes the host's name, as with Docker.
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let named = root.ok(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
+    assert_eq!(named.trim(), host);
 }
 
 #[test]

@@ -104,10 +104,14 @@ impl Engine {
         }
         let id = random_hex(32);
         let config = Config {
-            hostname: opts
-                .hostname
-                .clone()
-                .unwrap_or_else(|| id[..12].to_string()),
+            // As Docker: the short ID, or on the host's network the host's own name.
+            hostname: opts.hostname.clone().unwrap_or_else(|| {
+                let host_name = (opts.host.network_mode == "host")
+                    .then(|| nix::unistd::gethostname().ok())
+                    .flatten()
+                    .and_then(|h| h.into_string().ok());
+                host_name.unwrap_or_else(|| id[..12].to_string())
+            }),
             user: opts.user.clone().unwrap_or_else(|| text("User")),
             attach_stdin: opts.attach && opts.interactive,
             attach_stdout: opts.attach,
