@@ -26,5 +26,5 @@ echo
 echo "== baleia run --rm hello-world (a container: new namespaces, an overlay root, a cgroup)"
 baleia run --rm hello-world
 echo
-echo "== baleia-lab run kernel (a lab: terminals, observations of the kernel, checks)"
-BALEIA_LAB_BUILD=$PWD/labs/images/build.sh baleia-lab --labs runner/tests/labs run kernel
+echo "== baleia-lab run 02-first-containers (a lab: real terminals, the kernel behind each step, checks)"
+baleia-lab run 02-first-containers
