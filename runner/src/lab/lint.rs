@@ -77,6 +77,39 @@ fn images_used(line: &str) -> Vec<String> {
     out
 }
 
+/// The images a command line makes: `docker commit CTR NAME`, `docker tag SRC NAME`,
+/// `docker import FILE NAME` (names without their tag).
+fn images_made(line: &str) -> Vec<String> {
+    // A template is one word here (`{{ container('c').short_id }}`).
+    let mut plain = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("{{") {
+        plain.push_str(&rest[..i]);
+        plain.push_str(" TEMPLATE ");
+        rest = rest[i..].split_once("}}").map(|(_, r)| r).unwrap_or("");
+    }
+    plain.push_str(rest);
+    let mut out = Vec::new();
+    for part in plain.split(['&', ';', '|']) {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let Some(i) = words.iter().position(|w| *w == "docker") else {
+            continue;
+        };
+        let mut sub = words.get(i + 1).copied().unwrap_or("");
+        if sub == "image" || sub == "container" {
+            sub = words.get(i + 2).copied().unwrap_or("");
+        }
+        if !matches!(sub, "commit" | "tag" | "import") {
+            continue;
+        }
+        // The new image's name comes last in all three.
+        if let Some(name) = words.last().filter(|w| !w.starts_with('-') && **w != sub) {
+            out.push(name.split([':', '@']).next().unwrap_or(name).to_string());
+        }
+    }
+    out
+}
+
 /// Every rule `lab` breaks.
 pub fn lint(lab: &Lab) -> Vec<Finding> {
     let mut f = Vec::new();
@@ -107,7 +140,14 @@ pub fn lint(lab: &Lab) -> Vec<Finding> {
             );
         }
     }
-    let declared: BTreeSet<&str> = lab.images.iter().map(String::as_str).collect();
+    let mut declared: BTreeSet<String> = lab.images.iter().cloned().collect();
+    // Images the lab makes itself (commit, tag, import) may be run afterwards.
+    declared.extend(
+        lab.steps
+            .iter()
+            .filter_map(|s| s.run.as_deref())
+            .flat_map(images_made),
+    );
     let mut has_exercise = false;
     for (i, s) in lab.steps.iter().enumerate() {
         for (what, t) in [
@@ -143,7 +183,7 @@ pub fn lint(lab: &Lab) -> Vec<Finding> {
                 }
             }
             for img in images_used(run) {
-                if !declared.contains(img.as_str()) && !img.contains('{') && !img.contains('/') {
+                if !declared.contains(&img) && !img.contains('{') && !img.contains('/') {
                     add(
                         Some(i),
                         format!("image {img} is used but not declared in images"),
@@ -206,6 +246,24 @@ mod tests {
         let lab = crate::lab::parse(std::path::Path::new("09-neotech.yaml"), yaml).unwrap();
         assert_eq!(lint(&lab), Vec::<Finding>::new());
         assert!(lab.steps.iter().any(|s| s.exercise.is_some()));
+    }
+
+    #[test]
+    fn images_the_lab_makes_are_known() {
+        assert_eq!(images_made("docker commit abc foo-bar"), vec!["foo-bar"]);
+        assert_eq!(
+            images_made("docker commit {{ container('c').short_id }} ubuntu/nginx"),
+            vec!["ubuntu/nginx"]
+        );
+        assert_eq!(
+            images_made("docker tag busybox mine:1 && docker ps"),
+            vec!["mine"]
+        );
+        assert_eq!(
+            images_made("docker image import -c 'CMD x' f.tar imp"),
+            vec!["imp"]
+        );
+        assert!(images_made("docker run foo").is_empty());
     }
 
     #[test]
