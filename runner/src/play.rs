@@ -263,12 +263,27 @@ fn play_step(
         .get(&run.terminal)
         .cloned()
         .unwrap_or_else(|| format!("{}$ ", run.terminal));
-    let (body, next_prompt) = match run.output.rfind('\n') {
-        Some(n) => (
-            run.output[..=n].to_string(),
-            run.output[n + 1..].to_string(),
-        ),
+    // The output ends with the next prompt, shown before the next command. At the host shell the
+    // prompt is known (a program may have ended without a newline: `^C` then the prompt); in a
+    // container's shell it is the last line.
+    let host_prompt = format!("{}$ ", run.terminal);
+    let split = match (run.exit, run.output.rfind(&host_prompt)) {
+        (Some(_), Some(n)) if run.output.ends_with(&host_prompt) => Some(n),
+        _ => run.output.rfind('\n').map(|n| n + 1),
+    };
+    let (mut body, next_prompt) = match split {
+        Some(n) => (run.output[..n].to_string(), run.output[n..].to_string()),
+        None if step.background => (run.output.clone(), String::new()),
         None => (String::new(), run.output.clone()),
+    };
+    if !body.is_empty() && !body.ends_with('\n') {
+        body.push('\n');
+    }
+    // A command left running has printed no prompt yet.
+    let next_prompt = if step.background {
+        String::new()
+    } else {
+        next_prompt
     };
     if run.command.is_some() || !step.keys.is_empty() {
         prompts.insert(run.terminal.clone(), next_prompt);
