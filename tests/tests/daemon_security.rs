@@ -217,13 +217,26 @@ fn tlsverify_admits_only_clients_with_a_certificate_from_the_ca() {
     assert_eq!(d.ok(&["info", "--format", "{{.OSType}}"]).trim(), "linux");
 }
 
-/// Send raw bytes to the daemon's socket; what it answers (until it closes or 5 s pass).
+/// Send raw bytes to the daemon's socket; what it answers (until it closes or 5 s pass). The
+/// requests say `Connection: close`, so the daemon ends the exchange; our side stays open for
+/// writing, as clients' do (a client that half-closes may be taken for one that left).
 fn raw(socket: &Path, request: &[u8]) -> String {
+    exchange(socket, request, false)
+}
+
+/// [`raw`], then half-close: the daemon sees the end of what it was promised.
+fn raw_then_eof(socket: &Path, request: &[u8]) -> String {
+    exchange(socket, request, true)
+}
+
+fn exchange(socket: &Path, request: &[u8], eof: bool) -> String {
     let mut s = UnixStream::connect(socket).expect("connect to the daemon");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // A daemon that refuses a huge request may close before reading it all.
     let _ = s.write_all(request);
-    let _ = s.shutdown(std::net::Shutdown::Write);
+    if eof {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -320,7 +333,7 @@ fn malformed_and_oversized_requests_get_errors_and_the_daemon_serves_on() {
         &answer[..answer.len().min(80)]
     );
     alive("a huge header");
-    let answer = raw(
+    let answer = raw_then_eof(
         &d.socket,
         b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 100\r\n\r\n{\"Image\":",
     );
