@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn addresses_outside_templates_are_found() {
-        assert_eq!(addresses("ping -c 1 8.8.8.8"), vec!["8.8.8.8"]);
+        assert_eq!(addresses("ping -c 1 203.0.113.8"), vec!["203.0.113.8"]);
         assert!(addresses("ping {{ container('c1').ip }}").is_empty());
         assert_eq!(
             addresses("curl 127.0.0.1:8080 and 10.0.0.1"),
@@ -270,12 +270,12 @@ mod tests {
     fn a_lab_breaking_rules_gets_findings() {
         let lab = crate::lab::parse(
             std::path::Path::new("x.yaml"),
-            "id: x\ntitle: {pt: X, en: ''}\nsource: [a]\nimages: [debian]\nsteps:\n  - run: docker run busybox ping -c 1 8.8.8.8\n  - exercise: {pt: Faça, en: Do}\n    run: docker ps\n    check: [{exit: 0}]\n",
+            "id: x\ntitle: {pt: X, en: ''}\nsource: [a]\nimages: [debian]\nsteps:\n  - run: docker run busybox ping -c 1 203.0.113.8\n  - exercise: {pt: Faça, en: Do}\n    run: docker ps\n    check: [{exit: 0}]\n",
         )
         .unwrap();
         let msgs: Vec<String> = lint(&lab).into_iter().map(|f| f.message).collect();
         assert!(msgs.iter().any(|m| m.starts_with("title")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("8.8.8.8")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("203.0.113.8")), "{msgs:?}");
         assert!(
             msgs.iter().any(|m| m.contains("busybox is used")),
             "{msgs:?}"
