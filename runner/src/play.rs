@@ -209,7 +209,7 @@ fn play_step(
         let done = walk_exercise(session, i, &step.check, lang, color, out)
             .map_err(|e| err(session, e))?;
         if done {
-            return Ok(record_of(session, i, None, &step.check, Vec::new()));
+            return Ok(record_of(session, i, None, Vec::new()));
         }
     }
     // What must be watched from before the command: the rules, the packets (their interface is
@@ -343,7 +343,7 @@ fn play_step(
             }
         }
     }
-    let mut record = record_of(session, i, Some(&run), &checks, records);
+    let mut record = record_of(session, i, Some(&run), records);
     record.prompt = prompt;
     record.output = body;
     record.observations = seen
@@ -411,7 +411,6 @@ fn record_of(
     session: &Session,
     i: usize,
     run: Option<&crate::session::StepRun>,
-    _checks: &[Check],
     checks: Vec<CheckRecord>,
 ) -> StepRecord {
     let step = &session.lab.steps[i];
