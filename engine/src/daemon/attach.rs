@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,17 +81,7 @@ pub async fn attach(
         let Ok(stream) = stream_rx.await else { return };
         let _ = pump(TokioIo::new(upgraded), stream, hello.stdin, tty).await;
     });
-    let kind = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(res)
+    Ok(crate::daemon::stdcopy::upgraded(tty))
 }
 
 /// Carry frames between the monitor and the client until PID 1 exits (or the client leaves).
@@ -117,9 +107,8 @@ async fn pump(
             } else {
                 (Kind::Stdin, &buf[..n])
             };
-            let mut f = vec![kind as u8];
-            f.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            f.extend_from_slice(data);
+            let mut f = Vec::with_capacity(5 + data.len());
+            let _ = crate::container::protocol::write_frame(&mut f, kind, data);
             if mon_w.write_all(&f).await.is_err() || n == 0 {
                 return std::future::pending::<()>().await;
             }
@@ -148,10 +137,7 @@ async fn pump(
             let out = if tty {
                 data
             } else {
-                let mut f = vec![stream, 0, 0, 0];
-                f.extend_from_slice(&(len as u32).to_be_bytes());
-                f.extend_from_slice(&data);
-                f
+                crate::daemon::stdcopy::frame(stream, &data)
             };
             if cli_w.write_all(&out).await.is_err() {
                 break;

@@ -593,12 +593,7 @@ fn frame(tty: bool, stderr: bool, data: &[u8]) -> Bytes {
     if tty {
         return Bytes::copy_from_slice(data);
     }
-    let mut v = Vec::with_capacity(8 + data.len());
-    v.push(if stderr { 2 } else { 1 });
-    v.extend_from_slice(&[0, 0, 0]);
-    v.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    v.extend_from_slice(data);
-    Bytes::from(v)
+    Bytes::from(super::stdcopy::frame(if stderr { 2 } else { 1 }, data))
 }
 
 /// Query of `top`.

@@ -21,6 +21,7 @@ mod routes;
 mod search;
 mod server;
 mod stats;
+mod stdcopy;
 mod stream;
 mod system;
 mod tls;

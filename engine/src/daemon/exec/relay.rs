@@ -14,6 +14,8 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
+use crate::daemon::stdcopy::frame;
+
 use super::instance::Exec;
 use super::launch::{Event, Pipes};
 
@@ -29,15 +31,6 @@ pub fn start_failure(message: &str) -> String {
     format!(
         "OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"
     )
-}
-
-/// Docker's stdcopy frame: stream (1 stdout, 2 stderr), three zeros, big-endian length, data.
-pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(8 + data.len());
-    f.extend_from_slice(&[stream, 0, 0, 0]);
-    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    f.extend_from_slice(data);
-    f
 }
 
 /// Without a terminal: the client's bytes to stdin (its half-close closes it), stdout and
@@ -286,7 +279,6 @@ mod tests {
 
     #[test]
     fn frames_and_failures_read_as_docker_writes_them() {
-        assert_eq!(frame(2, b"hi"), [2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
         assert_eq!(
             start_failure("exec: \"x\": executable file not found in $PATH"),
             "OCI runtime exec failed: exec failed: unable to start container process: \
