@@ -577,6 +577,11 @@ impl PtySession {
         unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
 
+    /// Kill the program, as a terminal closed under it (no goodbye).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// Wait for the program to end; what the terminal showed and its exit code.
     pub fn finish(mut self) -> (String, i32) {
         let status = self.child.wait().unwrap();

@@ -1,10 +1,7 @@
 //! `baleia daemon` driven by the real docker CLI for `exec` (pipes, stdin, a terminal, detached,
 //! exit codes and Docker's wording), `stats --no-stream`, and `network connect|disconnect`.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baleia_tests::daemon::Daemon;
@@ -198,106 +195,6 @@ fn docker_exec_runs_commands_with_their_output_input_and_exit_codes() {
     left.assert_gone();
 }
 
-/// A command on a new terminal that the test can read, type into, resize and kill.
-struct Terminal {
-    master: std::fs::File,
-    shown: Arc<Mutex<Vec<u8>>>,
-    child: Child,
-}
-
-impl Terminal {
-    fn spawn(mut cmd: Command, rows: u16, cols: u16) -> Terminal {
-        let ws = nix::pty::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(Some(&ws), None).unwrap();
-        cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-        // SAFETY: setsid and ioctl are async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap();
-        drop(cmd);
-        drop(pty.slave);
-        let master = std::fs::File::from(pty.master);
-        let mut reader = master.try_clone().unwrap();
-        let shown = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&shown);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Terminal {
-            master,
-            shown,
-            child,
-        }
-    }
-
-    fn shown(&self) -> String {
-        text(&self.shown.lock().unwrap())
-    }
-
-    /// Wait until the screen shows `s` `times` times.
-    fn expect(&self, s: &str, times: usize) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.shown().matches(s).count() < times {
-            assert!(
-                Instant::now() < deadline,
-                "the terminal never showed {s:?} ×{times}:\n{}",
-                self.shown()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn send(&mut self, b: &[u8]) {
-        use std::io::Write;
-        self.master.write_all(b).unwrap();
-    }
-
-    fn resize(&self, rows: u16, cols: u16) {
-        use std::os::fd::AsRawFd;
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
-        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    }
-
-    /// Wait for the command to end (20 s at most); its exit code.
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the command never ended:\n{}", self.shown());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 #[test]
 fn docker_exec_it_gives_a_terminal_that_a_leaving_client_hangs_up() {
     require("docker");
@@ -312,28 +209,35 @@ fn docker_exec_it_gives_a_terminal_that_a_leaving_client_hangs_up() {
 
     // An interactive shell: its terminal is a /dev/pts device of the container, sized as ours
     // and resized with it; `exit 5` ends the CLI with 5.
-    let mut t = Terminal::spawn(d.command(&["exec", "-it", "exec-tty", "sh"]), 24, 80);
-    t.expect("# ", 1);
+    let mut t = PtySession::spawn(
+        d.command(&["exec", "-it", "exec-tty", "sh"]),
+        Some((24, 80)),
+    );
+    t.expect("# ");
     t.send(b"tty; stty size\n");
-    t.expect("/dev/pts/", 1);
-    t.expect("24 80", 1);
+    t.expect("/dev/pts/");
+    t.expect("24 80");
     t.resize(31, 97);
     std::thread::sleep(Duration::from_millis(500));
     t.send(b"stty size\n");
-    t.expect("31 97", 1);
+    t.expect("31 97");
     t.send(b"exit 5\n");
-    assert_eq!(t.wait(), Some(5), "{}", t.shown());
+    let (shown, code) = t.finish();
+    assert_eq!(code, 5, "{shown}");
 
     // A client killed mid-session: the shell hangs up, the container runs on.
-    let mut t = Terminal::spawn(d.command(&["exec", "-it", "exec-tty", "sh"]), 24, 80);
-    t.expect("# ", 1);
+    let mut t = PtySession::spawn(
+        d.command(&["exec", "-it", "exec-tty", "sh"]),
+        Some((24, 80)),
+    );
+    t.expect("# ");
     t.send(b"echo $$ > /tmp/shell.pid\n");
-    t.expect("# ", 2);
+    t.expect("# ");
     let pid = d.ok(&["exec", "exec-tty", "cat", "/tmp/shell.pid"]);
     let pid = pid.trim().to_string();
     assert!(pid.parse::<u32>().is_ok(), "{pid:?}");
-    t.child.kill().unwrap();
-    t.wait();
+    t.kill();
+    let _ = t.finish();
     eventually("the abandoned shell ends", || {
         !d.docker(&["exec", "exec-tty", "kill", "-0", &pid])
             .status
