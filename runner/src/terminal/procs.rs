@@ -71,10 +71,7 @@ pub fn all() -> Vec<Stat> {
 
 /// The inode of its `ns` namespace (`pid`, `net`…).
 pub fn namespace(pid: i32, ns: &str) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(format!("/proc/{pid}/ns/{ns}"))
-        .ok()
-        .map(|m| m.ino())
+    crate::observe::namespaces::ns_inode(std::path::Path::new("/proc"), &pid.to_string(), ns)
 }
 
 /// System calls a shell blocks in while it waits for a key: read, select and poll families.
