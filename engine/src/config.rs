@@ -26,6 +26,9 @@ pub struct Config {
     pub ip_forward: bool,
     /// Mirrors tried first for `docker.io` images (`https://mirror.example` or `http://127.0.0.1:5000`).
     pub registry_mirrors: Vec<String>,
+    /// Baleia's own: Docker Hub itself is never reached; its names are pulled from (and searched
+    /// in) `registry_mirrors` only. The lab runner sets it so nothing leaves the machine.
+    pub registry_mirrors_only: bool,
     /// Registries reached over plain HTTP or with unverified TLS (`host:port`, or a CIDR such as
     /// `10.0.0.0/8`); 127.0.0.0/8 is always one, as in Docker.
     pub insecure_registries: Vec<String>,
@@ -38,6 +41,7 @@ impl Default for Config {
             dns: Vec::new(),
             ip_forward: true,
             registry_mirrors: Vec::new(),
+            registry_mirrors_only: false,
             insecure_registries: Vec::new(),
         }
     }
@@ -72,6 +76,12 @@ impl Config {
                 "{}: \"bridge\": {:?} is not a valid interface name (1 to 15 characters, no '/' or space)",
                 path.display(),
                 cfg.bridge
+            )));
+        }
+        if cfg.registry_mirrors_only && cfg.registry_mirrors.is_empty() {
+            return Err(Error::Runtime(format!(
+                "{}: \"registry-mirrors-only\" needs at least one of \"registry-mirrors\"",
+                path.display()
             )));
         }
         Ok(cfg)
@@ -113,5 +123,8 @@ mod tests {
         assert!(e.contains("daemon.json"), "{e}");
         fs::write(&p, b"{\"bridge\": \"a-very-long-bridge-name\"}").unwrap();
         assert!(Config::read(&p).is_err());
+        fs::write(&p, b"{\"registry-mirrors-only\": true}").unwrap();
+        let e = Config::read(&p).unwrap_err().to_string();
+        assert!(e.contains("needs at least one of \"registry-mirrors\""), "{e}");
     }
 }

@@ -47,6 +47,23 @@ impl Endpoint {
         }
     }
 
+    /// The registry itself, refused for Docker Hub when the settings say `registry-mirrors-only`.
+    pub fn registry(domain: &str, config: &Config) -> Result<Endpoint, RegistryError> {
+        if domain == DEFAULT_DOMAIN && config.registry_mirrors_only {
+            return Err(RegistryError::HubOff(Config::path().display().to_string()));
+        }
+        Ok(Endpoint::direct(domain, config))
+    }
+
+    /// The mirrors of Docker Hub from the settings, in order.
+    pub fn hub_mirrors(config: &Config) -> Vec<Endpoint> {
+        config
+            .registry_mirrors
+            .iter()
+            .filter_map(|m| Endpoint::mirror(m, DEFAULT_DOMAIN, config))
+            .collect()
+    }
+
     /// This endpoint with the caller's credentials, if any, for the registry itself (a mirror is
     /// another server: it keeps the stored ones).
     pub fn with_credentials(mut self, given: Option<&Credentials>) -> Endpoint {
@@ -118,7 +135,7 @@ impl Endpoint {
 }
 
 /// The endpoints to try, in order, for pulling `r`: mirrors first for Docker Hub, then the registry
-/// (with the caller's credentials, if given).
+/// (with the caller's credentials, if given) unless the settings keep Docker Hub to its mirrors.
 pub(super) fn pull_endpoints(
     r: &Reference,
     config: &Config,
@@ -126,14 +143,11 @@ pub(super) fn pull_endpoints(
 ) -> Vec<Endpoint> {
     let mut out = Vec::new();
     if r.domain == DEFAULT_DOMAIN {
-        out.extend(
-            config
-                .registry_mirrors
-                .iter()
-                .filter_map(|m| Endpoint::mirror(m, DEFAULT_DOMAIN, config)),
-        );
+        out.extend(Endpoint::hub_mirrors(config));
     }
-    out.push(Endpoint::direct(&r.domain, config).with_credentials(given));
+    if let Ok(ep) = Endpoint::registry(&r.domain, config) {
+        out.push(ep.with_credentials(given));
+    }
     out
 }
 
@@ -293,5 +307,21 @@ mod tests {
         assert_eq!(o.repository(), "library/debian");
         let other = Reference::parse_tagged("127.0.0.1:5000/x").unwrap();
         assert_eq!(pull_endpoints(&other, &config, None).len(), 1);
+
+        // Kept to the mirrors: Docker Hub itself is never among the endpoints, other registries are.
+        let only = Config {
+            registry_mirrors_only: true,
+            ..config
+        };
+        let hosts: Vec<String> = pull_endpoints(&r, &only, None)
+            .into_iter()
+            .map(|e| e.host)
+            .collect();
+        assert_eq!(hosts, ["127.0.0.1:5001", "m.example"]);
+        assert_eq!(pull_endpoints(&other, &only, None).len(), 1);
+        assert!(matches!(
+            Endpoint::registry("docker.io", &only),
+            Err(RegistryError::HubOff(_))
+        ));
     }
 }

@@ -34,6 +34,9 @@ pub enum RegistryError {
         /// The registry's words (`denied: requested access to the resource is denied`).
         detail: String,
     },
+    /// Docker Hub itself was to be reached, but the settings keep to the mirrors.
+    #[error("Docker Hub is not reached: {0} sets \"registry-mirrors-only\" (pulls and searches go to the registry mirrors)")]
+    HubOff(String),
     /// The registry refused credentials or an upload.
     #[error("unauthorized: {0}")]
     Unauthorized(String),

@@ -32,7 +32,7 @@ impl Engine {
         } else {
             key.clone()
         };
-        let ep = Endpoint::direct(&domain, &self.config);
+        let ep = Endpoint::registry(&domain, &self.config)?;
         let r = Reference {
             domain,
             path: PROBE_REPOSITORY.into(),

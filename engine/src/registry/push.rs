@@ -68,7 +68,7 @@ impl Engine {
             status: format!("The push refers to repository [{}]", r.full_name()),
         });
         let rt = client::runtime()?;
-        let ep = Endpoint::direct(&r.domain, &self.config).with_credentials(credentials);
+        let ep = Endpoint::registry(&r.domain, &self.config)?.with_credentials(credentials);
         for (tagged, image) in targets {
             let layers = {
                 let _lock = self.lock(Mode::Shared)?;

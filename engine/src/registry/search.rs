@@ -1,5 +1,6 @@
-//! `search`: Docker Hub's search API for a plain term; a registry's catalog, filtered by the term,
-//! for `HOST[:PORT]/term`.
+//! `search`: Docker Hub's search API for a plain term (the mirrors' catalogs instead when the
+//! settings keep Docker Hub to its mirrors); a registry's catalog, filtered by the term, for
+//! `HOST[:PORT]/term`.
 
 use oci_client::RegistryOperation;
 use serde::Deserialize;
@@ -37,9 +38,9 @@ struct HubAnswer {
 }
 
 impl Engine {
-    /// `search TERM`: Docker Hub's search API for a plain term; for `HOST:PORT/term`, that
-    /// registry's `/v2/_catalog` (with the stored credentials) filtered by the term. At most
-    /// `limit` results.
+    /// `search TERM`: Docker Hub's search API for a plain term (with `registry-mirrors-only`, the
+    /// first mirror's catalog that answers); for `HOST:PORT/term`, that registry's `/v2/_catalog`
+    /// (with the stored credentials) filtered by the term. At most `limit` results.
     pub fn search(&self, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
         self.search_with(term, limit, None)
     }
@@ -56,11 +57,24 @@ impl Engine {
         match split_registry(term) {
             Some((host, rest)) => {
                 let ep = Endpoint::direct(host, &self.config).with_credentials(credentials);
-                rt.block_on(search_catalog(&ep, host, rest, limit))
+                rt.block_on(search_catalog(&ep, rest, limit, Naming::Registry))
             }
             None => {
                 let term = term.strip_prefix("docker.io/").unwrap_or(term);
-                rt.block_on(search_hub(term, limit))
+                if !self.config.registry_mirrors_only {
+                    return rt.block_on(search_hub(term, limit));
+                }
+                let mut last = None;
+                for ep in Endpoint::hub_mirrors(&self.config) {
+                    match rt.block_on(search_catalog(&ep, term, limit, Naming::DockerHub)) {
+                        Ok(found) => return Ok(found),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| {
+                    RegistryError::HubOff(crate::config::Config::path().display().to_string())
+                        .into()
+                }))
             }
         }
     }
@@ -100,12 +114,22 @@ async fn search_hub(term: &str, limit: usize) -> Result<Vec<SearchResult>> {
     Ok(answer.results.into_iter().take(limit).collect())
 }
 
+/// How a catalog's repositories are named in the results.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// `HOST:PORT/name`, as they are pulled from that registry.
+    Registry,
+    /// A Docker Hub mirror's: `debian` for `library/debian` (an official image), `user/name`.
+    DockerHub,
+}
+
 async fn search_catalog(
     ep: &Endpoint,
-    host: &str,
     term: &str,
     limit: usize,
+    naming: Naming,
 ) -> Result<Vec<SearchResult>> {
+    let host = ep.host.as_str();
     let r = Reference {
         domain: host.to_string(),
         path: "library/catalog".into(),
@@ -130,11 +154,19 @@ async fn search_catalog(
         .into_iter()
         .filter(|name| name.contains(term))
         .take(limit)
-        .map(|name| SearchResult {
-            name: format!("{host}/{name}"),
-            description: String::new(),
-            star_count: 0,
-            is_official: false,
+        .map(|name| match naming {
+            Naming::Registry => SearchResult {
+                name: format!("{host}/{name}"),
+                description: String::new(),
+                star_count: 0,
+                is_official: false,
+            },
+            Naming::DockerHub => SearchResult {
+                is_official: name.starts_with("library/"),
+                name: name.strip_prefix("library/").unwrap_or(&name).to_string(),
+                description: String::new(),
+                star_count: 0,
+            },
         })
         .collect())
 }

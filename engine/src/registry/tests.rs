@@ -411,6 +411,37 @@ fn docker_hub_names_pull_through_a_mirror() {
 }
 
 #[test]
+fn kept_to_the_mirrors_docker_hub_names_never_leave_loopback() {
+    let reg = Registry::start();
+    let (_d1, a) = engine();
+    let id = load_image(&a, &format!("{}/library/kept:v1", reg.host()), "k");
+    a.tag(
+        &format!("{}/library/kept:v1", reg.host()),
+        &format!("{}/library/kept:v2", reg.host()),
+    )
+    .unwrap();
+    a.push(&format!("{}/library/kept", reg.host()), true, &mut |_| {})
+        .unwrap();
+    let (_d2, mut b) = engine();
+    b.config.registry_mirrors = vec![format!("http://{}", reg.host())];
+    b.config.registry_mirrors_only = true;
+    // With Docker Hub off, the public entry points themselves are safe to call.
+    assert_eq!(
+        b.pull("kept", true, &mut |_| {}).unwrap(),
+        ["docker.io/library/kept:v1", "docker.io/library/kept:v2"]
+    );
+    assert_eq!(b.resolve_image("kept:v2").unwrap().id, id);
+    let err = b.pull("nosuch", false, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("not found") || err.contains("denied"), "{err}");
+    let found = b.search("kep", 25).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "kept");
+    assert!(found[0].is_official);
+    let err = b.push("kept:v1", false, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.starts_with("Docker Hub is not reached:"), "{err}");
+}
+
+#[test]
 fn catalog_search_and_credentials() {
     let reg = Registry::start_with(true);
     let (_d, e) = engine();
