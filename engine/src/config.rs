@@ -125,6 +125,9 @@ mod tests {
         assert!(Config::read(&p).is_err());
         fs::write(&p, b"{\"registry-mirrors-only\": true}").unwrap();
         let e = Config::read(&p).unwrap_err().to_string();
-        assert!(e.contains("needs at least one of \"registry-mirrors\""), "{e}");
+        assert!(
+            e.contains("needs at least one of \"registry-mirrors\""),
+            "{e}"
+        );
     }
 }

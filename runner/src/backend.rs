@@ -123,6 +123,13 @@ impl Backend {
         }
     }
 
+    /// This backend with `key=value` in its environment (replacing an earlier value).
+    pub fn with_env(mut self, key: &str, value: &str) -> Backend {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     /// Whether this is the built-in engine.
     pub fn is_builtin(&self) -> bool {
         self.builtin

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod check;
 pub mod client;
+pub mod hub;
 pub mod interrupt;
 pub mod inventory;
 pub mod lab;

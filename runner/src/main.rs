@@ -227,8 +227,15 @@ fn lint(cli: &Cli, only: &[String]) -> Result<i32> {
 
 fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
     let home = Home::from_env();
-    let backend = setup::backend(&home, cli.docker.as_deref())?;
+    let mut backend = setup::backend(&home, cli.docker.as_deref())?;
     setup::ensure_images(&backend, &cli.labs, &lab.images)?;
+    let hub = if lab.hub.is_empty() {
+        None
+    } else {
+        let h = setup::hub(&home, &cli.labs, &backend, &lab.id, &lab.hub)?;
+        backend = backend.with_env("BALEIA_CONFIG", &h.daemon_json().to_string_lossy());
+        Some(h)
+    };
     let color = ui::color();
     let mut session = Session::start(
         lab,
@@ -239,6 +246,9 @@ fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
         },
     )
     .context("starting the lab")?;
+    if let Some(h) = hub {
+        session.keep_hub(h);
+    }
     // Headless modes say what failed on stderr: stdout is for the report.
     let outcome = if matches!(mode, Mode::Check | Mode::Record) {
         play(&mut session, mode, lang, color, &mut std::io::stderr())

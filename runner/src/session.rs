@@ -100,6 +100,7 @@ pub struct Session {
     before: Inventory,
     state: PathBuf,
     started_at: Instant,
+    hub: Option<crate::hub::Hub>,
 }
 
 /// The `step N` of messages.
@@ -172,7 +173,14 @@ impl Session {
             before,
             state,
             started_at: Instant::now(),
+            hub: None,
         })
+    }
+
+    /// Keep the lab's stand-in Docker Hub running until the lab is over, and name it to templates.
+    pub fn keep_hub(&mut self, hub: crate::hub::Hub) {
+        self.facts.set_hub(&hub.host());
+        self.hub = Some(hub);
     }
 
     /// When the session started (recordings count from here).
@@ -377,6 +385,7 @@ impl Session {
         drop(std::mem::replace(&mut self.clients, Clients::none()));
         let _ = std::fs::remove_dir_all(self.captures_dir());
         let mut failed = self.before.restore(&self.backend);
+        drop(self.hub.take());
         if let Some(e) = release_host(&self.backend) {
             failed.push(e);
         }

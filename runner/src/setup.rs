@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::backend::{Backend, Kind};
+use crate::hub::Hub;
 
 /// The runner's folders.
 #[derive(Debug, Clone)]
@@ -89,13 +90,24 @@ pub fn backend(home: &Home, docker: Option<&Path>) -> Result<Backend> {
 ///
 /// `BALEIA_LAB_BUILD` names the script when `labs` has none.
 pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
-    let missing: Vec<&String> = names
+    let missing: Vec<String> = names
         .iter()
         .filter(|n| !matches!(b.inspect(Kind::Image, n), Ok(Some(_))))
+        .cloned()
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
+    let archives = build_archives(labs, &missing)?;
+    for archive in archives {
+        b.ok(&["load", "-q", "-i", &archive.to_string_lossy()])?;
+    }
+    Ok(())
+}
+
+/// The archives of the lab images `names`, built by `labs/images/build.sh` (or the script
+/// `BALEIA_LAB_BUILD` names) when they are not in its cache.
+pub fn build_archives(labs: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
     // The labs' own recipes, or (for labs kept elsewhere, like the runner's test labs) the one
     // `BALEIA_LAB_BUILD` names.
     let script = Some(labs.join("images/build.sh"))
@@ -109,7 +121,7 @@ pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
         })?;
     // A spinner while the images build (minutes the first time), on a terminal only.
     let spinner = std::io::stderr().is_terminal().then(|| {
-        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
         let p = indicatif::ProgressBar::new_spinner()
             .with_message(format!("building the lab images: {}", names.join(", ")));
         p.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -117,7 +129,7 @@ pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
     });
     let out = std::process::Command::new("bash")
         .arg(&script)
-        .args(missing.iter().map(|s| s.as_str()))
+        .args(names.iter().map(|s| s.as_str()))
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if let Some(p) = spinner {
@@ -130,11 +142,30 @@ pub fn ensure_images(b: &Backend, labs: &Path, names: &[String]) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    for archive in String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        b.ok(&["load", "-q", "-i", archive.trim()])?;
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// The lab's stand-in Docker Hub serving the lab images `names` (built if needed); only the
+/// built-in engine can be pointed at it.
+pub fn hub(
+    home: &Home,
+    labs: &Path,
+    backend: &Backend,
+    lab: &str,
+    names: &[String],
+) -> Result<Hub> {
+    if !backend.is_builtin() {
+        bail!(
+            "lab {lab} pulls from a stand-in for Docker Hub on 127.0.0.1, which the runner gives \
+             only to the built-in engine (a Docker daemon reads registry-mirrors from its own \
+             daemon.json when it starts); run it without --docker"
+        );
     }
-    Ok(())
+    let archives = build_archives(labs, names)?;
+    Ok(Hub::start(&home.data, &home.run, lab, &archives)?)
 }

@@ -1,7 +1,7 @@
 //! Templates in lab strings (minijinja): the engine's state as the step runs —
 //! `{{ container("conteiner1").ip }}`, `{{ network("neotech").bridge }}`,
-//! `{{ container("baleia").pid }}`, `{{ client("outside").host_ip }}` — and earlier steps'
-//! output, `{{ steps.ping.output }}`. Everything is read through the backend, so it is the same
+//! `{{ container("baleia").pid }}`, `{{ client("outside").host_ip }}`, the stand-in Docker Hub's
+//! `{{ hub }}` — and earlier steps' output, `{{ steps.ping.output }}`. Everything is read through the backend, so it is the same
 //! for the built-in engine and a real Docker.
 
 use std::collections::BTreeMap;
@@ -31,6 +31,7 @@ pub struct Facts {
     backend: Backend,
     clients: Arc<Mutex<BTreeMap<String, ClientFacts>>>,
     steps: Arc<Mutex<BTreeMap<String, Json>>>,
+    hub: Arc<Mutex<Option<String>>>,
 }
 
 /// A template that cannot be rendered: which text, and why.
@@ -100,7 +101,13 @@ impl Facts {
             backend,
             clients: Arc::default(),
             steps: Arc::default(),
+            hub: Arc::default(),
         }
+    }
+
+    /// Make the stand-in Docker Hub's `127.0.0.1:PORT` known to templates as `hub`.
+    pub fn set_hub(&self, host: &str) {
+        *self.hub.lock().expect("hub") = Some(host.into());
     }
 
     /// Make a client's addresses known to templates.
@@ -165,11 +172,12 @@ impl Facts {
         }
         let env = self.environment();
         let steps = self.steps.lock().expect("steps").clone();
-        env.render_str(
-            text,
-            minijinja::context! { steps => Value::from(minijinja::value::Serde(steps)) },
-        )
-        .map_err(|e| TemplateError {
+        let hub = self.hub.lock().expect("hub").clone();
+        let mut ctx = minijinja::context! { steps => Value::from(minijinja::value::Serde(steps)) };
+        if let Some(h) = hub {
+            ctx = minijinja::context! { hub => h, ..ctx };
+        }
+        env.render_str(text, ctx).map_err(|e| TemplateError {
             text: text.to_string(),
             message: e
                 .detail()
@@ -224,5 +232,11 @@ mod tests {
         let e = f.render("{{ steps.nope.output }}").unwrap_err();
         assert!(e.to_string().contains("steps.nope.output"), "{e}");
         assert!(f.render("{{ client('inside').ip }}").is_err());
+        assert!(f.render("{{ hub }}").is_err());
+        f.set_hub("127.0.0.1:5123");
+        assert_eq!(
+            f.render("docker search {{ hub }}/deb").unwrap(),
+            "docker search 127.0.0.1:5123/deb"
+        );
     }
 }

@@ -380,6 +380,7 @@ fn a_published_port_answers_a_client_and_other_addresses_are_refused() {
             port,
             from: from.map(String::from),
             answer: answer.map(String::from),
+            path: None,
         }),
         ..Check::default()
     };

@@ -431,13 +431,19 @@ fn kept_to_the_mirrors_docker_hub_names_never_leave_loopback() {
         ["docker.io/library/kept:v1", "docker.io/library/kept:v2"]
     );
     assert_eq!(b.resolve_image("kept:v2").unwrap().id, id);
-    let err = b.pull("nosuch", false, &mut |_| {}).unwrap_err().to_string();
+    let err = b
+        .pull("nosuch", false, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not found") || err.contains("denied"), "{err}");
     let found = b.search("kep", 25).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].name, "kept");
     assert!(found[0].is_official);
-    let err = b.push("kept:v1", false, &mut |_| {}).unwrap_err().to_string();
+    let err = b
+        .push("kept:v1", false, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("Docker Hub is not reached:"), "{err}");
 }
 

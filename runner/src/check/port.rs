@@ -1,5 +1,5 @@
 //! `port:` checks: a TCP port answers, from the host or from one of the lab's clients; with
-//! `answer`, an HTTP `GET /` whose answer must match a pattern.
+//! `answer`, an HTTP `GET` (of `/`, or of `path`) whose answer must match a pattern.
 //!
 //! The address is guarded: only loopback, the networks of the backend (its bridges' subnets, where
 //! its containers and gateways live) and the lab's client links may be connected to. Anything else
@@ -145,8 +145,14 @@ pub(super) fn port(c: &PortCheck, ctx: &Context) -> Result<(), Failure> {
     guard(addr, ctx, "connect to")?;
     let target = SocketAddr::new(addr, c.port);
     let host = c.host.trim().to_string();
-    let wants_answer = c.answer.is_some();
-    let probe = move || probe(target, &host, wants_answer);
+    let path = c.path.clone().unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        return error(format!(
+            "port check: path {path:?} must start with / and hold no spaces"
+        ));
+    }
+    let get = c.answer.is_some().then(|| path.clone());
+    let probe = move || probe(target, &host, get.as_deref());
     let (result, place) = match &c.from {
         None => (probe(), String::new()),
         Some(name) => {
@@ -187,18 +193,18 @@ pub(super) fn port(c: &PortCheck, ctx: &Context) -> Result<(), Failure> {
         Some(d) => {
             let first = text.lines().next().unwrap_or("").trim_end();
             unmet(format!(
-                "the answer of {target}{place} to GET / ({first:?}) does not match: {d}"
+                "the answer of {target}{place} to GET {path} ({first:?}) does not match: {d}"
             ))
         }
     }
 }
 
-/// Connect; with `http`, send `GET /` and read the answer (to its end or the most we read).
-fn probe(target: SocketAddr, host: &str, http: bool) -> io::Result<Vec<u8>> {
+/// Connect; with a path, send `GET path` and read the answer (to its end or the most we read).
+fn probe(target: SocketAddr, host: &str, get: Option<&str>) -> io::Result<Vec<u8>> {
     let mut s = TcpStream::connect_timeout(&target, CONNECT)?;
-    if !http {
+    let Some(path) = get else {
         return Ok(Vec::new());
-    }
+    };
     s.set_read_timeout(Some(ANSWER))?;
     s.set_write_timeout(Some(ANSWER))?;
     let host = if target.is_ipv6() && !host.starts_with('[') {
@@ -208,7 +214,7 @@ fn probe(target: SocketAddr, host: &str, http: bool) -> io::Result<Vec<u8>> {
     };
     write!(
         s,
-        "GET / HTTP/1.0\r\nHost: {host}:{}\r\nUser-Agent: baleia-lab\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        "GET {path} HTTP/1.0\r\nHost: {host}:{}\r\nUser-Agent: baleia-lab\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         target.port()
     )?;
     let mut out = Vec::new();
@@ -291,11 +297,11 @@ mod tests {
             let (mut s, _) = l.accept().unwrap();
             let mut buf = [0u8; 1024];
             let n = s.read(&mut buf).unwrap();
-            assert!(buf[..n].starts_with(b"GET / HTTP/1.0\r\n"));
+            assert!(buf[..n].starts_with(b"GET /v2/_catalog HTTP/1.0\r\n"));
             s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello\n")
                 .unwrap();
         });
-        let got = probe(addr, "127.0.0.1", true).unwrap();
+        let got = probe(addr, "127.0.0.1", Some("/v2/_catalog")).unwrap();
         server.join().unwrap();
         let text = String::from_utf8(got).unwrap();
         assert!(
@@ -306,7 +312,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let e = probe(closed, "127.0.0.1", false).unwrap_err();
+        let e = probe(closed, "127.0.0.1", None).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
     }
 }

@@ -129,18 +129,21 @@ pub fn lint(lab: &Lab) -> Vec<Finding> {
     if lab.source.is_empty() {
         add(None, "source: name the note(s) this lab mirrors".into());
     }
-    for img in &lab.images {
-        if !LAB_IMAGES.contains(&img.as_str()) {
-            add(
-                None,
-                format!(
-                    "images: {img} is not a lab image ({})",
-                    LAB_IMAGES.join(", ")
-                ),
-            );
+    for (field, list) in [("images", &lab.images), ("hub", &lab.hub)] {
+        for img in list {
+            if !LAB_IMAGES.contains(&img.as_str()) {
+                add(
+                    None,
+                    format!(
+                        "{field}: {img} is not a lab image ({})",
+                        LAB_IMAGES.join(", ")
+                    ),
+                );
+            }
         }
     }
-    let mut declared: BTreeSet<String> = lab.images.iter().cloned().collect();
+    // Loaded before the lab, or pulled from its stand-in Docker Hub.
+    let mut declared: BTreeSet<String> = lab.images.iter().chain(&lab.hub).cloned().collect();
     // Images the lab makes itself (commit, tag, import) may be run afterwards.
     declared.extend(
         lab.steps
@@ -186,7 +189,7 @@ pub fn lint(lab: &Lab) -> Vec<Finding> {
                 if !declared.contains(&img) && !img.contains('{') && !img.contains('/') {
                     add(
                         Some(i),
-                        format!("image {img} is used but not declared in images"),
+                        format!("image {img} is used but not declared in images (or hub)"),
                     );
                 }
             }

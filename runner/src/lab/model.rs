@@ -32,6 +32,11 @@ pub struct Lab {
     /// Lab images it needs loaded (`debian`, `busybox`, `nginx`, `hello-world`).
     #[serde(default)]
     pub images: Vec<String>,
+    /// Lab images a stand-in for Docker Hub on 127.0.0.1 serves while the lab runs (as
+    /// `library/NAME:TAG`): the built-in engine's only registry mirror in the lab's terminals, so
+    /// `docker pull debian` and `docker search debian` never leave the machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hub: Vec<String>,
     /// Network namespaces the lab makes to play a machine outside the host (the notes' `curl
     /// http://ip-host:8080` from another computer).
     #[serde(default)]
@@ -356,6 +361,9 @@ pub struct PortCheck {
     /// A pattern the first bytes of an HTTP GET's answer must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+    /// What `answer` GETs (default `/`): `/v2/_catalog` asks a registry what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// `packet:` check.

@@ -6,6 +6,7 @@
 
 mod attached;
 mod handover;
+mod page;
 pub mod procs;
 pub mod screen;
 
@@ -217,9 +218,9 @@ impl Terminal {
 
     /// Here, in its output.
     pub fn mark(&self) -> Mark {
-        let s = self.screen.0.lock().expect("screen");
+        let mut s = self.screen.0.lock().expect("screen");
         Mark {
-            text: s.text.len(),
+            text: s.page.freeze(),
             prompts: s.prompts.len(),
         }
     }
@@ -256,13 +257,13 @@ impl Terminal {
     /// The visible text since `mark`.
     pub fn text_since(&self, mark: &Mark) -> String {
         let s = self.screen.0.lock().expect("screen");
-        s.text.get(mark.text..).unwrap_or("").to_string()
+        s.page.text.get(mark.text..).unwrap_or("").to_string()
     }
 
     /// What the terminal shows on its last line (its prompt, when idle).
     pub fn last_line(&self) -> String {
         let s = self.screen.0.lock().expect("screen");
-        s.text.rsplit('\n').next().unwrap_or("").to_string()
+        s.page.text.rsplit('\n').next().unwrap_or("").to_string()
     }
 
     /// Every chunk of output with its time (seconds since the terminal started), for recordings.
@@ -381,7 +382,7 @@ impl Terminal {
         let (lock, cv) = &*self.screen;
         let mut s = lock.lock().expect("screen");
         loop {
-            if ok(s.text.get(since.text..).unwrap_or("")) {
+            if ok(s.page.text.get(since.text..).unwrap_or("")) {
                 return Ok(());
             }
             if s.closed {

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use super::page::Page;
+
 /// The marker our host shells print at the end of each prompt: `ESC ] 777 ; baleia ; STATUS BEL`.
 pub const MARKER_PREFIX: &[u8] = b"\x1b]777;baleia;";
 
@@ -14,8 +16,8 @@ pub struct Screen {
     pub started: Instant,
     /// Output chunks with their time, markers removed, as a recording replays them.
     pub chunks: Vec<(f64, String)>,
-    /// The visible text so far (escape sequences removed, `\r\n` kept as `\n`).
-    pub text: String,
+    /// The visible text so far, drawn as a terminal draws it (see [`Page`]).
+    pub page: Page,
     /// One exit status per prompt the host shell printed.
     pub prompts: Vec<i32>,
     /// When output last came.
@@ -32,7 +34,7 @@ impl Screen {
         Screen {
             started: now,
             chunks: Vec::new(),
-            text: String::new(),
+            page: Page::default(),
             prompts: Vec::new(),
             last_output: now,
             closed: false,
@@ -75,7 +77,7 @@ impl Screen {
         }
         self.last_output = Instant::now();
         let s = String::from_utf8_lossy(&shown).into_owned();
-        self.text.push_str(&visible(&s));
+        self.page.write(&s);
         self.chunks.push((self.started.elapsed().as_secs_f64(), s));
     }
 }
@@ -88,7 +90,7 @@ impl Default for Screen {
 
 /// Length of the escape sequence at the start of `b` (which begins with ESC), or `None` if it is
 /// not complete yet. OSC ends with BEL or ESC \; CSI with a final byte; others are two bytes.
-fn escape_len(b: &[u8]) -> Option<usize> {
+pub(super) fn escape_len(b: &[u8]) -> Option<usize> {
     match b.get(1)? {
         b']' => {
             let mut j = 2;
@@ -117,30 +119,6 @@ fn escape_len(b: &[u8]) -> Option<usize> {
     }
 }
 
-/// The text a learner reads: escape sequences out, `\r\n` and lone `\r` folded, backspaces applied.
-pub fn visible(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            0x1b => {
-                let n = escape_len(&bytes[i..]).unwrap_or(bytes.len() - i);
-                i += n;
-                continue;
-            }
-            b'\r' => {}
-            0x08 => {
-                out.pop();
-            }
-            0x07 => {}
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,18 +128,13 @@ mod tests {
         let mut s = Screen::new();
         s.feed(b"\x1b[?2004h$ echo hi\r\nhi\r\n\x1b]777;baleia;0\x07$ ");
         assert_eq!(s.prompts, vec![0]);
-        assert_eq!(s.text, "$ echo hi\nhi\n$ ");
+        assert_eq!(s.page.text, "$ echo hi\nhi\n$ ");
         // A marker cut between two reads.
         s.feed(b"false\r\n\x1b]777;bal");
         assert_eq!(s.prompts, vec![0]);
         s.feed(b"eia;1\x07$ ");
         assert_eq!(s.prompts, vec![0, 1]);
-        assert!(s.text.ends_with("$ false\n$ "), "{:?}", s.text);
+        assert!(s.page.text.ends_with("$ false\n$ "), "{:?}", s.page.text);
         assert!(s.chunks.iter().all(|(_, c)| !c.contains("777;baleia")));
-    }
-
-    #[test]
-    fn backspaces_and_colors_are_applied() {
-        assert_eq!(visible("ab\x08c\x1b[1;31mred\x1b[0m\r\n"), "acred\n");
     }
 }
