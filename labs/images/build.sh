@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build baleia's lab images (hello-world, busybox, debian, nginx) as Docker "docker-archive" tars,
+# Build baleia's lab images (hello-world, busybox, debian, nginx, registry) as Docker "docker-archive" tars,
 # reproducibly and without a registry, cache them, and optionally load them into baleia.
 #
-#   labs/images/build.sh [--load] [--rebuild] [--verbose] [NAME...]     (NAME: hello-world busybox debian nginx)
+#   labs/images/build.sh [--load] [--rebuild] [--verbose] [NAME...]     (NAME: hello-world busybox debian nginx registry)
 #
 # Every layer is a plain directory tree turned into a deterministic tar. The Debian layers are built the way
 # `docker build` builds a RUN step: an overlay filesystem is mounted over the layers below, a command runs
@@ -17,7 +17,7 @@ SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
 HERE=${SELF%/*}
 WORKSPACE=$(cd -- "$HERE/../.." && pwd)
 
-readonly ALL_IMAGES=(hello-world busybox debian nginx)
+readonly ALL_IMAGES=(hello-world busybox debian nginx registry)
 readonly SUITE=bookworm
 readonly DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly RECIPE_LABEL=labs/images/build.sh
@@ -25,10 +25,35 @@ readonly RECIPE_LABEL=labs/images/build.sh
 # inputs give the same bytes. It is part of every cache key. 2025-01-01T00:00:00Z.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}
 
-# What the labs use inside debian containers (layer 2 of debian and nginx), and nginx's own layer.
+# What the labs use inside debian containers (layer 2 of debian, nginx and registry), and the own layers of
+# nginx and registry.
 readonly DEBIAN_TOOLS=(iproute2 iputils-ping procps net-tools curl ca-certificates less nano)
 readonly TOOLS_RUN="apt-get update && apt-get install -y --no-install-recommends ${DEBIAN_TOOLS[*]} && apt-get clean && rm -rf /var/lib/apt/lists/*"
 readonly NGINX_RUN="apt-get update && apt-get install -y --no-install-recommends nginx && apt-get clean && rm -rf /var/lib/apt/lists/* && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log"
+readonly REGISTRY_RUN="apt-get update && apt-get install -y --no-install-recommends docker-registry && apt-get clean && rm -rf /var/lib/apt/lists/*"
+# The registry's /etc/docker/registry/config.yml: the official registry:2 image's (blobs in /var/lib/registry),
+# plus deleting (so a lab can show it), and without the htpasswd auth section of Debian's default (which would
+# make every client log in; the labs push anonymously).
+readonly REGISTRY_CONFIG='version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3'
 
 case $(uname -m) in
     x86_64) OCI_ARCH=amd64 OCI_VARIANT='' DEB_ARCH=amd64 ;;
@@ -379,13 +404,15 @@ overlay_layer() {
 # (its history "created_by"); layer_inputs_NAME, which prints what its bytes depend on besides this script;
 # and layer_build_NAME TREE, which fills the empty directory TREE with the layer's files.
 
-declare -A LAYER_PARENTS=([hello]='' [busybox]='' [debian-base]='' [debian-tools]='debian-base' [nginx]='debian-base debian-tools')
+declare -A LAYER_PARENTS=([hello]='' [busybox]='' [debian-base]='' [debian-tools]='debian-base' [nginx]='debian-base debian-tools'
+    [registry]='debian-base debian-tools')
 declare -A LAYER_DESC=(
     [hello]='COPY hello /hello # static binary: cargo rustc --release -p baleia-hello -- -C target-feature=+crt-static'
     [busybox]='ADD busybox-static.deb:/bin/busybox /bin/ # plus a hard link per applet in /bin, /etc/passwd, /etc/group, /root, /tmp, /var/www'
     [debian-base]="debootstrap --variant=minbase $SUITE / # then removed: apt lists and caches, logs, /dev nodes, the host's hostname and resolv.conf"
     [debian-tools]="RUN /bin/sh -c $TOOLS_RUN"
     [nginx]="RUN /bin/sh -c $NGINX_RUN"
+    [registry]="RUN /bin/sh -c $REGISTRY_RUN # then COPY config.yml /etc/docker/registry/config.yml (the official image's, deleting enabled, no auth) and mkdir /var/lib/registry"
 )
 
 layer_inputs_hello() {
@@ -468,6 +495,21 @@ layer_build_nginx() {
     overlay_layer "$1" "$NGINX_RUN" debian-base debian-tools
 }
 
+layer_inputs_registry() { echo "run: $REGISTRY_RUN"; echo "config.yml: $REGISTRY_CONFIG"; apt_closure_versions docker-registry; }
+layer_build_registry() {
+    local tree=$1
+    log "RUN apt-get install docker-registry (in an overlay over debian-base + debian-tools)"
+    # The package's postinst adds a docker-registry system user (adduser; useradd writes SOURCE_DATE_EPOCH's
+    # day as its password date in /etc/shadow), enables the init script and systemd unit (symlinks only) and
+    # tries to start the service, which policy-rc.d refuses.
+    overlay_layer "$tree" "$REGISTRY_RUN" debian-base debian-tools
+    [[ -x $tree/usr/bin/docker-registry && -f $tree/etc/docker/registry/config.yml ]] ||
+        die "docker-registry did not install /usr/bin/docker-registry and /etc/docker/registry/config.yml"
+    printf '%s\n' "$REGISTRY_CONFIG" >"$tree/etc/docker/registry/config.yml"
+    chmod 0644 "$tree/etc/docker/registry/config.yml"
+    install -d -m 0755 "$tree/var/lib/registry"
+}
+
 # Per layer, for this run: its cache key and, once it is built or found in the cache, its tar. Kept in the
 # main shell (no $(...) around these functions), so that each layer is keyed and built at most once.
 declare -A LAYER_KEY=() LAYER_FILE=()
@@ -517,9 +559,10 @@ ensure_layer() {
 # ---------------------------------------------------------------------------------------------------------
 # The images: layers, tags, config and history.
 
-declare -A IMAGE_BASE=([nginx]=debian)
-declare -A IMAGE_LAYERS=([hello-world]=hello [busybox]=busybox [debian]='debian-base debian-tools' [nginx]=nginx)
-declare -A IMAGE_TAGS=([hello-world]='hello-world:latest' [busybox]='busybox:latest' [debian]='debian:latest debian:bookworm' [nginx]='nginx:latest')
+declare -A IMAGE_BASE=([nginx]=debian [registry]=debian)
+declare -A IMAGE_LAYERS=([hello-world]=hello [busybox]=busybox [debian]='debian-base debian-tools' [nginx]=nginx [registry]=registry)
+declare -A IMAGE_TAGS=([hello-world]='hello-world:latest' [busybox]='busybox:latest' [debian]='debian:latest debian:bookworm' [nginx]='nginx:latest'
+    [registry]='registry:2 registry:latest')
 
 # image_config NAME -- the image config's "config" object, merged over its base image's.
 image_config() {
@@ -530,6 +573,7 @@ image_config() {
         busybox) own='{"Cmd": ["sh"]}' ;;
         debian) own='{"Cmd": ["bash"]}' ;;
         nginx) own='{"Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT"}' ;;
+        registry) own='{"Entrypoint": ["/usr/bin/docker-registry", "serve"], "Cmd": ["/etc/docker/registry/config.yml"], "ExposedPorts": {"5000/tcp": {}}}' ;;
     esac
     if [[ -z ${IMAGE_BASE[$1]-} ]]; then
         own=$(jq -c --arg path "PATH=$DEFAULT_PATH" --arg recipe "$RECIPE_LABEL" \
@@ -549,6 +593,7 @@ image_history() {
         busybox) steps=('CMD ["sh"]') ;;
         debian) steps=('CMD ["bash"]') ;;
         nginx) steps=('EXPOSE map[80/tcp:{}]' 'STOPSIGNAL SIGQUIT' 'CMD ["nginx" "-g" "daemon off;"]') ;;
+        registry) steps=('ENTRYPOINT ["/usr/bin/docker-registry" "serve"]' 'EXPOSE map[5000/tcp:{}]' 'CMD ["/etc/docker/registry/config.yml"]') ;;
     esac
     [[ -n ${IMAGE_BASE[$name]-} ]] || steps=("LABEL org.baleia.recipe=$RECIPE_LABEL" "${steps[@]}")
     {
@@ -707,12 +752,13 @@ main() {
     fi
 
     # Tools for the images asked for.
-    local needs=(jq:jq sha256sum:coreutils numfmt:coreutils tar:tar flock:util-linux unshare:util-linux)
-    if [[ " ${names[*]} " == *" debian "* || " ${names[*]} " == *" nginx "* ]]; then
-        needs+=(debootstrap:debootstrap getfattr:attr setfattr:attr)
-    fi
+    local needs=(jq:jq sha256sum:coreutils numfmt:coreutils tar:tar flock:util-linux unshare:util-linux) debian_based=0
+    for name in "${names[@]}"; do
+        case $name in debian | nginx | registry) debian_based=1 ;; esac
+    done
+    ((debian_based == 0)) || needs+=(debootstrap:debootstrap getfattr:attr setfattr:attr)
     need_cmds "${needs[@]}"
-    [[ " ${names[*]} " != *" debian "* && " ${names[*]} " != *" nginx "* ]] || resolve_mirrors
+    ((debian_based == 0)) || resolve_mirrors
     if [[ " ${names[*]} " == *" hello-world "* ]]; then
         command -v cargo >/dev/null || PATH=$PATH:${HOME:-/root}/.cargo/bin
         command -v cargo >/dev/null || die "cargo is needed for hello-world (https://rustup.rs)"

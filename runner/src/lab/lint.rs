@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::model::{Lab, Text};
 
 /// The images `labs/images/build.sh` makes.
-pub const LAB_IMAGES: &[&str] = &["hello-world", "busybox", "debian", "nginx"];
+pub const LAB_IMAGES: &[&str] = &["hello-world", "busybox", "debian", "nginx", "registry"];
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
