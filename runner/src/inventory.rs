@@ -18,6 +18,9 @@ pub struct Inventory {
     pub networks: BTreeSet<String>,
     /// Images.
     pub images: BTreeSet<String>,
+    /// Image names (`REPOSITORY:TAG`): a tag a lab adds to an image that was already here goes too.
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
     /// Network namespaces the lab made for its clients.
     #[serde(default)]
     pub netns: BTreeSet<String>,
@@ -41,6 +44,10 @@ impl Inventory {
             containers: ids(&b.ok(&["ps", "-aq", "--no-trunc"])?),
             networks: ids(&b.ok(&["network", "ls", "-q", "--no-trunc"])?),
             images: ids(&b.ok(&["images", "-aq", "--no-trunc"])?),
+            tags: ids(&b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?)
+                .into_iter()
+                .filter(|t| !t.contains("<none>"))
+                .collect(),
             netns: BTreeSet::new(),
             links: BTreeSet::new(),
         })
@@ -79,6 +86,26 @@ impl Inventory {
         if !new_images.is_empty() {
             let mut args = vec!["rmi", "-f"];
             args.extend(&new_images);
+            if let Err(e) = b.ok(&args) {
+                failed.push(e.to_string());
+            }
+        }
+        // New names of images that stay: untag them (names of removed images went with them).
+        let kept: Vec<String> = match b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]) {
+            Ok(out) => ids(&out).difference(&self.tags).cloned().collect(),
+            Err(e) => {
+                failed.push(e.to_string());
+                Vec::new()
+            }
+        };
+        let kept: Vec<&str> = kept
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.contains("<none>"))
+            .collect();
+        if !kept.is_empty() {
+            let mut args = vec!["rmi"];
+            args.extend(&kept);
             if let Err(e) = b.ok(&args) {
                 failed.push(e.to_string());
             }

@@ -94,11 +94,11 @@ fn a_lab_runs_narrated_and_passes_and_list_marks_it() {
         "{}",
         text(&o.stdout)
     );
-    // Everything it made is gone; the lab images stay for the next run.
+    // Everything it made is gone, the name it gave busybox too; the lab images stay for the next run.
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
-    assert!(r
-        .baleia(&["images", "--format", "{{.Repository}}"])
-        .contains("busybox"));
+    let names = r.baleia(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(names.contains("busybox:latest"), "{names}");
+    assert!(!names.contains("lab-made"), "{names}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The lab images (labs/images/build.sh): built from Debian packages, loaded into a private root,
-//! layers shared between debian and nginx, and a save/load round trip of the debian image.
+//! layers shared between debian, nginx and registry, and a save/load round trip of the debian image.
 
 use baleia_tests::*;
 use std::process::Command;
@@ -30,6 +30,8 @@ fn lab_images_load_share_layers_and_round_trip() {
         "debian:latest",
         "debian:bookworm",
         "nginx:latest",
+        "registry:2",
+        "registry:latest",
     ] {
         assert!(repos.lines().any(|l| l == want), "{want} missing:\n{repos}");
     }
@@ -45,13 +47,29 @@ fn lab_images_load_share_layers_and_round_trip() {
         .map(String::from)
         .collect()
     };
-    let (debian, nginx) = (layers("debian"), layers("nginx"));
+    let (debian, nginx, registry) = (layers("debian"), layers("nginx"), layers("registry:2"));
     assert_eq!(debian.len(), 2);
     assert_eq!(nginx.len(), 3);
     assert_eq!(
         nginx[..2],
         debian[..],
         "nginx stacks on debian's two layers"
+    );
+    assert_eq!(registry.len(), 3);
+    assert_eq!(
+        registry[..2],
+        debian[..],
+        "registry stacks on debian's two layers"
+    );
+    assert_eq!(
+        root.ok(&[
+            "inspect",
+            "-f",
+            "{{.Config.Entrypoint}} {{.Config.Cmd}}",
+            "registry:2"
+        ])
+        .trim(),
+        "[/usr/bin/docker-registry serve] [/etc/docker/registry/config.yml]"
     );
     assert_eq!(
         root.ok(&["inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", "nginx"])

@@ -29,7 +29,7 @@ pub struct Lab {
     pub intro: Option<Text>,
     /// The note(s) of `../shared/seeds/` it mirrors (file names).
     pub source: Vec<String>,
-    /// Lab images it needs loaded (`debian`, `busybox`, `nginx`, `hello-world`).
+    /// Lab images it needs loaded (`debian`, `busybox`, `nginx`, `hello-world`, `registry`).
     #[serde(default)]
     pub images: Vec<String>,
     /// Lab images a stand-in for Docker Hub on 127.0.0.1 serves while the lab runs (as
