@@ -372,6 +372,7 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
         .unwrap()
         .success());
     assert!(!guards_left(), "Ctrl-C left a client's guard rule");
+    assert!(!hub_of(&r, "slow"), "Ctrl-C left the stand-in Docker Hub");
     // SIGKILL: nothing can clean up then; the next run does, before it starts.
     interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGKILL);
     assert!(r.state().join("slow.inventory.json").exists());
@@ -381,6 +382,15 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
         assert!(
             Instant::now() < deadline,
             "a killed runner's shells live on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The stand-in Docker Hub dies with the runner.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub_of(&r, "slow") {
+        assert!(
+            Instant::now() < deadline,
+            "a killed runner's Docker Hub lives on"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -396,6 +406,39 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     assert!(!r.state().join("slow.inventory.json").exists());
     assert!(!guards_left(), "a killed runner's guard rule was left");
     assert_eq!(shells_of(&r.root), 0);
+}
+
+/// Whether the stand-in Docker Hub of `lab` (a docker-registry serving its config) runs.
+fn hub_of(r: &Runner, lab: &str) -> bool {
+    let config = r.state().join(format!("{lab}.hub.yml"));
+    Command::new("pgrep")
+        .args(["-f", &format!("docker-registry serve {}", config.display())])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn a_lab_pulls_and_searches_through_its_stand_in_docker_hub() {
+    let r = Runner::new();
+    let o = r.run("hub", &["run", "pull"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:latest\n"),
+        "{out}"
+    );
+    assert!(!hub_of(&r, "pull"), "the Docker Hub outlived its lab");
+    // The image it pulled back is the one it had: nothing new is left, busybox stays.
+    assert!(r.baleia(&["images"]).contains("busybox"));
+    // A Docker daemon's mirrors are its own: such a lab refuses --docker, saying why.
+    let o = r.run("hub", &["--docker", "/bin/true", "check", "pull"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("run it without --docker"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// Lab shells (bash) working on `root`.
