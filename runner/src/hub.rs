@@ -33,12 +33,12 @@ pub enum HubError {
         package: &'static str,
     },
     /// A file or folder could not be made or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// Which.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A program ran and failed.
     #[error("{what} failed: {detail}")]
@@ -63,9 +63,9 @@ pub enum HubError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
-    move |source| HubError::Io {
+    move |cause| HubError::Io {
         path: path.into(),
-        source,
+        cause,
     }
 }
 
@@ -203,7 +203,7 @@ impl Hub {
                 },
                 _ => HubError::Io {
                     path: "skopeo".into(),
-                    source: e,
+                    cause: e,
                 },
             })?;
         if !out.status.success() {
@@ -263,7 +263,7 @@ fn engine_settings() -> Result<Value, HubError> {
             detail: e.to_string(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
-        Err(e) => Err(HubError::Io { path, source: e }),
+        Err(e) => Err(HubError::Io { path, cause: e }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! iptables, packets), and checks that the exercise worked.
 
 pub mod backend;
+pub mod book;
 pub mod check;
 pub mod client;
 pub mod hub;

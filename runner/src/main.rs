@@ -73,6 +73,18 @@ enum Command {
         #[arg(long, default_value = "book/recordings", value_name = "DIR")]
         out: PathBuf,
     },
+    /// Write the mdBook course (Portuguese and English) from the labs and their recordings.
+    Book {
+        /// The book's sources: recordings/, concepts/, images/.
+        #[arg(long, default_value = "book", value_name = "DIR")]
+        book: PathBuf,
+        /// Where to write pt/, en/ and html/index.html (default: the book folder).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Only say whether every lab has a recording of its current version.
+        #[arg(long)]
+        check: bool,
+    },
     /// Build the lab images and load them into the backend.
     Images {
         /// Images (default: every lab image).
@@ -119,6 +131,21 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Record { lab, .. } => {
             let lab = find(&cli, lab)?;
             Ok(exit_code(&run_lab(&cli, lang, lab, Mode::Record)?))
+        }
+        Command::Book { book, out, check } => {
+            let labs = lab::load_dir(&cli.labs)?;
+            if *check {
+                let wrong = baleia_lab::book::problems(&labs, &book.join("recordings"));
+                for w in &wrong {
+                    println!("{w}");
+                }
+                if wrong.is_empty() {
+                    println!("{} labs, every recording matches its lab", labs.len());
+                }
+                return Ok(i32::from(!wrong.is_empty()));
+            }
+            baleia_lab::book::generate(&labs, book, out.as_deref().unwrap_or(book))?;
+            Ok(0)
         }
         Command::Images { names } => {
             let home = Home::from_env();
@@ -294,6 +321,18 @@ fn cli_record_dir(cli: &Cli) -> Option<PathBuf> {
 fn write_recording(session: &Session, outcome: &Outcome, dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let id = &outcome.lab;
+    // A new recording replaces the old one whole: no capture of a step that is gone stays.
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.strip_prefix(&format!("{id}.")).is_some_and(|rest| {
+            [".json", ".cast", ".pcap"]
+                .iter()
+                .any(|x| rest.ends_with(x) || rest == &x[1..])
+        });
+        if ours {
+            std::fs::remove_file(e.path()).with_context(|| format!("removing {name}"))?;
+        }
+    }
     outcome
         .transcript
         .write(&dir.join(format!("{id}.json")))

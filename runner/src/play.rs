@@ -95,6 +95,13 @@ pub fn play(
     let mut transcript = Transcript {
         lab: lab.id.clone(),
         title: lab.title.clone(),
+        lab_digest: crate::lab::digest(&lab),
+        recorded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine: session
+            .backend
+            .ok(&["--version"])
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default(),
         steps: Vec::new(),
     };
     let narrate = matches!(mode, Mode::Run { .. } | Mode::Walk);
@@ -358,8 +365,32 @@ fn play_step(
     Ok(record)
 }
 
+/// `s` cut to `n` characters, with an ellipsis when cut.
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(n - 1).collect();
+    format!("{cut}…")
+}
+
 /// A check in words, for the ✓ line.
 fn describe(c: &Check) -> String {
+    if let Some(p) = &c.output {
+        let lines: Vec<&str> = p
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && *l != "...")
+            .collect();
+        let first = shorten(lines.first().copied().unwrap_or(""), 72);
+        return match lines.len() {
+            0 | 1 => format!("the output shows {first:?}"),
+            n => format!("the output shows {first:?} and {} more line(s)", n - 1),
+        };
+    }
+    if let Some(re) = &c.regex {
+        return format!("the output matches /{}/", shorten(re.trim(), 72));
+    }
     if let Some(x) = &c.container {
         let mut s = format!("container {}", x.name);
         if let Some(st) = &x.state {
@@ -414,11 +445,19 @@ fn record_of(
     checks: Vec<CheckRecord>,
 ) -> StepRecord {
     let step = &session.lab.steps[i];
+    // Both languages, with what the step made named (a template that cannot be rendered stays).
+    let rendered = |t: &Option<Text>| {
+        t.as_ref().map(|t| Text {
+            pt: session.render(i, &t.pt).unwrap_or_else(|_| t.pt.clone()),
+            en: session.render(i, &t.en).unwrap_or_else(|_| t.en.clone()),
+        })
+    };
     StepRecord {
         index: i,
         terminal: run.map(|r| r.terminal.clone()).unwrap_or_default(),
-        say: step.say.clone(),
-        exercise: step.exercise.clone(),
+        say: rendered(&step.say),
+        exercise: rendered(&step.exercise),
+        hint: rendered(&step.hint),
         prompt: String::new(),
         command: run.and_then(|r| r.command.clone()),
         keys: step.keys.clone(),

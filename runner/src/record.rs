@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lab::{Key, Text};
 
 /// An observation as recorded: its kind, title, the table as text, and its facts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObservationRecord {
     /// `namespaces`, `capture`…
     pub kind: String,
@@ -23,7 +23,7 @@ pub struct ObservationRecord {
 }
 
 /// A check as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {
     /// `container`, `output`…
     pub kind: String,
@@ -34,53 +34,72 @@ pub struct CheckRecord {
 }
 
 /// One step as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     /// Its index (0-based).
     pub index: usize,
     /// The terminal.
     pub terminal: String,
-    /// Narration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Narration (templates rendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub say: Option<Text>,
-    /// The learner's task, for an exercise.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The learner's task, for an exercise (templates rendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exercise: Option<Text>,
+    /// The exercise's hint (templates rendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Text>,
     /// The prompt the command was typed at.
     pub prompt: String,
     /// The command typed (rendered).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// Keys pressed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<Key>,
     /// What the terminal showed (the echo of the command included, the next prompt not).
     pub output: String,
     /// Exit status, at the host shell.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
     /// Seconds from typing to the end of the command (the runner's own time included).
     pub seconds: f64,
     /// Observations drawn.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<ObservationRecord>,
     /// Checks made.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckRecord>,
 }
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transcript {
     /// The lab's id.
     pub lab: String,
     /// Its title.
     pub title: Text,
+    /// The fingerprint of the lab file it ran ([`crate::lab::digest`]).
+    #[serde(default)]
+    pub lab_digest: String,
+    /// When it ran (RFC 3339, UTC).
+    #[serde(default)]
+    pub recorded: String,
+    /// What ran it: `baleia version …` or the docker CLI's version line.
+    #[serde(default)]
+    pub engine: String,
     /// The lab file's steps, in order, as they ran.
     pub steps: Vec<StepRecord>,
 }
 
 impl Transcript {
+    /// Read one written by [`Transcript::write`].
+    pub fn read(path: &Path) -> std::io::Result<Transcript> {
+        let bytes = std::fs::read(path)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
     /// Write it as pretty JSON.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut b = serde_json::to_vec_pretty(self)?;

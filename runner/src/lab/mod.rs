@@ -23,3 +23,14 @@ pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Lab>, LabError> {
     paths.sort();
     paths.iter().map(|p| load(p)).collect()
 }
+
+/// A fingerprint of everything a lab file says (sha256 of its JSON form, hex): a recording made of
+/// another version of the lab no longer matches it.
+pub fn digest(lab: &Lab) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(lab).expect("a lab serializes");
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
