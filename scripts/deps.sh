@@ -23,6 +23,8 @@ packages=(
   # back the .pcap files it writes (tests), ping for the capture tests' traffic
   libpcap-dev tshark iputils-ping
 )
+# The book's tests (scripts/test.sh sets BALEIA_BOOK_DEPS): headless Chromium renders a chapter.
+[ -z "${BALEIA_BOOK_DEPS:-}" ] || packages+=(chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -56,4 +58,11 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: no Rust toolchain found. Install one with rustup (Rust 1.85 or newer; Debian's packaged rustc is too old), then run this again." >&2
   exit 1
+fi
+
+# The book is built by mdbook 0.5, from crates.io; kept in ~/.cargo/bin once installed.
+export PATH="$PATH:$HOME/.cargo/bin"
+if [ -n "${BALEIA_BOOK_DEPS:-}" ] && ! mdbook --version 2>/dev/null | grep -q '^mdbook v0\.5\.'; then
+  echo "deps: installing mdbook 0.5 from crates.io (a few minutes, once)"
+  cargo install --quiet --locked mdbook --version '^0.5'
 fi

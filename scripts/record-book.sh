@@ -17,7 +17,7 @@ export BALEIA_BIN=$PWD/target/debug/baleia
 
 ids=("$@")
 if [ "${1:-}" = --stale ]; then
-    mapfile -t ids < <("$lab" --labs labs book --check | awk -F: '/^[0-9]/ {print $1}' || true)
+    mapfile -t ids < <("$lab" --labs labs book --check | awk -F': ' '/^[0-9]+-[^ :]+: / {print $1}' || true)
     [ ${#ids[@]} -gt 0 ] || { echo "record-book: every recording matches its lab"; exit 0; }
 elif [ ${#ids[@]} -eq 0 ]; then
     ids=()

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (the engine mounts, unpacks files of every owner)" >&2; exit 1; }
 
-source scripts/deps.sh
+BALEIA_BOOK_DEPS=1 source scripts/deps.sh
 cargo build --workspace --all-targets
 # `run --init` puts baleia-init in containers that may have no libc: it must be static. The tests
 # (tests/src/lib.rs) point BALEIA_INIT at this one, not at the dynamic target/debug/baleia-init.

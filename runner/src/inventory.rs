@@ -126,6 +126,13 @@ impl Inventory {
         failed
     }
 
+    /// Whether `now` holds a container, network or image that `self` does not.
+    pub fn lacks_any_of(&self, now: &Inventory) -> bool {
+        !now.containers.is_subset(&self.containers)
+            || !now.networks.is_subset(&self.networks)
+            || !now.images.is_subset(&self.images)
+    }
+
     /// Keep it at `path` until the lab is over.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         if let Some(d) = path.parent() {

@@ -168,8 +168,27 @@ fn run(cli: Cli) -> Result<i32> {
                 ids.iter().map(|l| find(&cli, l)).collect::<Result<_>>()?
             };
             let mut outcomes = Vec::new();
+            let mut skipped = 0;
             for l in chosen {
-                let o = run_lab(&cli, lang, l, Mode::Check)?;
+                if cli.docker.is_some() && !l.hub.is_empty() {
+                    skipped += 1;
+                    if !json {
+                        println!(
+                            "- {} skipped: it pulls from a stand-in Docker Hub only the built-in engine can use",
+                            l.id
+                        );
+                    }
+                    continue;
+                }
+                let o = match run_lab(&cli, lang, l.clone(), Mode::Check) {
+                    Ok(o) => o,
+                    Err(e) if baleia_lab::interrupt::requested() => return Err(e),
+                    Err(e) => {
+                        // One lab that cannot start does not stop the others.
+                        eprintln!("baleia-lab: {}: {e:#}", l.id);
+                        Outcome::not_started(&l, &format!("{e:#}"))
+                    }
+                };
                 if !json {
                     let mark = if o.passed { "✓" } else { "✗" };
                     println!("{mark} {} ({:.1} s)", o.lab, o.seconds);
@@ -180,11 +199,28 @@ fn run(cli: Cli) -> Result<i32> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&outcomes)?);
             } else {
-                println!("{} passed, {failed} failed", outcomes.len() - failed);
+                let skipped = if skipped > 0 {
+                    format!(", {skipped} skipped")
+                } else {
+                    String::new()
+                };
+                println!("{} passed, {failed} failed{skipped}", outcomes.len() - failed);
             }
             Ok(i32::from(failed > 0))
         }
     }
+}
+
+/// Why `lab` cannot run on `backend`, if it cannot: a stand-in Docker Hub is the built-in engine's.
+fn needs_builtin(lab: &Lab, backend: &baleia_lab::backend::Backend) -> Option<String> {
+    (!lab.hub.is_empty() && !backend.is_builtin()).then(|| {
+        format!(
+            "lab {} pulls from a stand-in for Docker Hub on 127.0.0.1, which the runner gives only \
+             to the built-in engine (a Docker daemon reads registry-mirrors from its own daemon.json \
+             when it starts); run it without --docker",
+            lab.id
+        )
+    })
 }
 
 fn exit_code(o: &Outcome) -> i32 {
@@ -255,11 +291,15 @@ fn lint(cli: &Cli, only: &[String]) -> Result<i32> {
 fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
     let home = Home::from_env();
     let mut backend = setup::backend(&home, cli.docker.as_deref())?;
+    // Before any image is built or loaded into a backend that cannot run the lab.
+    if let Some(why) = needs_builtin(&lab, &backend) {
+        bail!("{why}");
+    }
     setup::ensure_images(&backend, &cli.labs, &lab.images)?;
     let hub = if lab.hub.is_empty() {
         None
     } else {
-        let h = setup::hub(&home, &cli.labs, &backend, &lab.id, &lab.hub)?;
+        let h = setup::hub(&home, &cli.labs, &lab.id, &lab.hub)?;
         backend = backend.with_env("BALEIA_CONFIG", &h.daemon_json().to_string_lossy());
         Some(h)
     };

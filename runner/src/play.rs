@@ -62,6 +62,31 @@ pub struct Outcome {
     pub transcript: Transcript,
 }
 
+impl Outcome {
+    /// A lab that could not start (its setup failed): failed at its first step, with why.
+    pub fn not_started(lab: &crate::lab::Lab, why: &str) -> Outcome {
+        Outcome {
+            lab: lab.id.clone(),
+            passed: false,
+            failure: Some(StepFailure {
+                step: 0,
+                line: None,
+                message: why.to_string(),
+                hint: None,
+            }),
+            seconds: 0.0,
+            transcript: Transcript {
+                lab: lab.id.clone(),
+                title: lab.title.clone(),
+                lab_digest: crate::lab::digest(lab),
+                recorded: String::new(),
+                engine: String::new(),
+                steps: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Render every string of `value` (a check, an observation) as a template of step `i`.
 fn render_all<T: Serialize + DeserializeOwned>(
     s: &Session,

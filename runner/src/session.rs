@@ -243,8 +243,9 @@ impl Session {
             })
     }
 
-    /// PID 1 of the container a client names (`Newest`: one created since the session began).
-    fn pid_of(&self, t: &Target) -> Option<i32> {
+    /// PID 1 of the container a client names (`Newest`: one that was not there when the
+    /// command was typed, `known`).
+    fn pid_of(&self, t: &Target, known: &std::collections::BTreeSet<String>) -> Option<i32> {
         let name = match t {
             Target::Named(n) => n.clone(),
             Target::Newest => self.backend.ok(&["ps", "-lq"]).ok()?.trim().to_string(),
@@ -253,8 +254,8 @@ impl Session {
             return None;
         }
         let v = self.backend.inspect(Kind::Container, &name).ok()??;
-        // A client without `--name` is the newest container, but only one this lab made.
-        if matches!(t, Target::Newest) && self.before.containers.contains(v["Id"].as_str()?) {
+        // A client without `--name` is the newest container, but only one its command made.
+        if matches!(t, Target::Newest) && known.contains(v["Id"].as_str()?) {
             return None;
         }
         v["State"]["Pid"]
@@ -279,7 +280,16 @@ impl Session {
             .get(&self.current)
             .expect("validated terminal");
         let mark = term.mark();
-        let resolve = |t: &Target| self.pid_of(t);
+        // The containers there before a `docker run` without a name: the one it attaches to is new.
+        let known = match &command {
+            Some(c) if c.contains("run ") => self
+                .backend
+                .ok(&["ps", "-aq", "--no-trunc"])
+                .map(|out| out.lines().map(|l| l.trim().to_string()).collect())
+                .unwrap_or_else(|_| self.before.containers.clone()),
+            _ => self.before.containers.clone(),
+        };
+        let resolve = |t: &Target| self.pid_of(t, &known);
         let typed = command.is_some() || !step.keys.is_empty();
         if let Some(c) = &command {
             term.type_line(c, &resolve)?;
@@ -385,6 +395,18 @@ impl Session {
         drop(std::mem::replace(&mut self.clients, Clients::none()));
         let _ = std::fs::remove_dir_all(self.captures_dir());
         let mut failed = self.before.restore(&self.backend);
+        // A docker client ended with its terminal may have had a daemon make (or still be
+        // removing) a container: look again, a few times, until nothing new is left.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(200));
+            match Inventory::take(&self.backend) {
+                Ok(now) if !self.before.lacks_any_of(&now) => {
+                    failed.clear();
+                    break;
+                }
+                _ => failed = self.before.restore(&self.backend),
+            }
+        }
         drop(self.hub.take());
         if let Some(e) = release_host(&self.backend) {
             failed.push(e);

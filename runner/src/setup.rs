@@ -150,22 +150,9 @@ pub fn build_archives(labs: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// The lab's stand-in Docker Hub serving the lab images `names` (built if needed); only the
-/// built-in engine can be pointed at it.
-pub fn hub(
-    home: &Home,
-    labs: &Path,
-    backend: &Backend,
-    lab: &str,
-    names: &[String],
-) -> Result<Hub> {
-    if !backend.is_builtin() {
-        bail!(
-            "lab {lab} pulls from a stand-in for Docker Hub on 127.0.0.1, which the runner gives \
-             only to the built-in engine (a Docker daemon reads registry-mirrors from its own \
-             daemon.json when it starts); run it without --docker"
-        );
-    }
+/// The lab's stand-in Docker Hub serving the lab images `names` (built if needed), for the
+/// built-in engine.
+pub fn hub(home: &Home, labs: &Path, lab: &str, names: &[String]) -> Result<Hub> {
     let archives = build_archives(labs, names)?;
     Ok(Hub::start(&home.data, &home.run, lab, &archives)?)
 }

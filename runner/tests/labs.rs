@@ -328,7 +328,8 @@ fn walk_hands_the_exercise_to_the_learner_and_checks_it() {
 }
 
 /// Run the slow lab until its long step, then stop the runner with `signal`.
-fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) {
+/// Start the `slow` lab, interrupt it in its long step with `signal`; the host link of its client.
+fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) -> String {
     let mut child = r
         .cmd("interrupt", &["check", "slow"])
         .stdout(Stdio::piped())
@@ -352,17 +353,20 @@ fn interrupt_slow_lab(r: &Runner, signal: nix::sys::signal::Signal) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(lab_netns("far").len(), 1);
+    let netns = lab_netns("far");
+    assert_eq!(netns.len(), 1);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success());
+    // The client's namespace is `blab-far-TAG`, its host link `blabTAG`.
+    format!("blab{}", netns[0].rsplit('-').next().unwrap())
 }
 
 #[test]
 fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     let r = Runner::new();
     // Ctrl-C: the runner cleans up itself.
-    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
+    let link = interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
     assert!(lab_netns("far").is_empty(), "{:?}", lab_netns("far"));
@@ -371,10 +375,10 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
         .status()
         .unwrap()
         .success());
-    assert!(!guards_left(), "Ctrl-C left a client's guard rule");
+    assert!(!guard_left(&link), "Ctrl-C left a client's guard rule");
     assert!(!hub_of(&r, "slow"), "Ctrl-C left the stand-in Docker Hub");
     // SIGKILL: nothing can clean up then; the next run does, before it starts.
-    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGKILL);
+    let killed = interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGKILL);
     assert!(r.state().join("slow.inventory.json").exists());
     // Its terminals' shells get their hangup and end.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -399,12 +403,13 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The stale run of `slow` is only cleaned by `slow` itself: run its cleanup by starting it
     // and interrupting it again, then check everything is gone.
-    interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
+    let again = interrupt_slow_lab(&r, nix::sys::signal::Signal::SIGINT);
     assert_eq!(r.baleia(&["ps", "-aq"]), "");
     assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
     assert!(lab_netns("far").is_empty(), "{:?}", lab_netns("far"));
     assert!(!r.state().join("slow.inventory.json").exists());
-    assert!(!guards_left(), "a killed runner's guard rule was left");
+    assert!(!guard_left(&killed), "a killed runner's guard rule was left");
+    assert!(!guard_left(&again), "Ctrl-C left a client's guard rule");
     assert_eq!(shells_of(&r.root), 0);
 }
 
@@ -431,13 +436,20 @@ fn a_lab_pulls_and_searches_through_its_stand_in_docker_hub() {
     assert!(!hub_of(&r, "pull"), "the Docker Hub outlived its lab");
     // The image it pulled back is the one it had: nothing new is left, busybox stays.
     assert!(r.baleia(&["images"]).contains("busybox"));
-    // A Docker daemon's mirrors are its own: such a lab refuses --docker, saying why.
-    let o = r.run("hub", &["--docker", "/bin/true", "check", "pull"]);
+    // A Docker daemon's mirrors are its own: such a lab refuses --docker, saying why, before
+    // loading anything into that Docker; `check` goes on with the other labs and says it skipped it.
+    let o = r.run("hub", &["--docker", "/bin/false", "run", "pull"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("run it without --docker"),
         "{}",
         text(&o.stderr)
+    );
+    let o = r.run("hub", &["--docker", "/bin/false", "check", "--all"]);
+    assert_eq!(
+        text(&o.stdout),
+        "- pull skipped: it pulls from a stand-in Docker Hub only the built-in engine can use\n\
+         0 passed, 0 failed, 1 skipped\n"
     );
 }
 
@@ -457,11 +469,14 @@ fn shells_of(root: &Root) -> usize {
         .count()
 }
 
-/// Whether a lab client's guard rule is in the host's mangle table.
-fn guards_left() -> bool {
+/// Whether the guard rule of the lab client linked by `link` is in the host's mangle table (other
+/// tests' clients have theirs at the same time).
+fn guard_left(link: &str) -> bool {
     let rules = Command::new("iptables")
         .args(["-t", "mangle", "-S", "FORWARD"])
         .output()
         .unwrap();
-    text(&rules.stdout).contains("baleia-lab client")
+    text(&rules.stdout)
+        .lines()
+        .any(|l| l.contains("baleia-lab client") && l.contains(&format!("-i {link} ")))
 }

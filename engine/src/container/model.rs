@@ -284,8 +284,15 @@ impl Container {
     }
     /// PID 1's command line, as `ps` shows it.
     pub fn command_line(&self) -> String {
-        std::iter::once(self.path.as_str())
-            .chain(self.args.iter().map(String::as_str))
+        // As Docker's daemon lists it: arguments holding a space in single quotes.
+        std::iter::once(self.path.clone())
+            .chain(self.args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -312,5 +319,32 @@ impl Container {
                 s
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_quotes_arguments_with_spaces_as_docker_lists_them() {
+        let c = Container {
+            id: "c".repeat(64),
+            created: String::new(),
+            path: "nginx".into(),
+            args: vec!["-g".into(), "daemon off;".into()],
+            config: Default::default(),
+            image: String::new(),
+            name: "/web".into(),
+            driver: "overlay2".into(),
+            state: Default::default(),
+            restart_count: 0,
+            log_path: String::new(),
+            hostname_path: String::new(),
+            hosts_path: String::new(),
+            resolv_conf_path: String::new(),
+            network_settings: Default::default(),
+        };
+        assert_eq!(c.command_line(), "nginx -g 'daemon off;'");
     }
 }

@@ -111,6 +111,8 @@ pub fn target(argv: &[String]) -> Option<Target> {
     }
     let mut name = None;
     let mut positional = None;
+    // `run` and `exec` hold a terminal only with -i or -t; `start` only with -a or -i.
+    let mut interactive = sub == "attach";
     while let Some(w) = words.next() {
         if w == "--" {
             positional = words.next().map(str::to_string);
@@ -121,6 +123,12 @@ pub fn target(argv: &[String]) -> Option<Target> {
             continue;
         }
         if w.starts_with('-') && w.len() > 1 {
+            let short = !w.starts_with("--");
+            let wants: &[char] = if sub == "start" { &['a', 'i'] } else { &['i', 't'] };
+            interactive |= matches!(
+                w,
+                "--interactive" | "--tty" | "--attach" | "--interactive=true" | "--tty=true"
+            ) || (short && !w.contains('=') && w[1..].contains(wants));
             if w.contains('=') {
                 continue;
             }
@@ -136,6 +144,9 @@ pub fn target(argv: &[String]) -> Option<Target> {
         }
         positional = Some(w.to_string());
         break;
+    }
+    if !interactive {
+        return None;
     }
     match sub {
         "run" => Some(name.map(Target::Named).unwrap_or(Target::Newest)),
@@ -171,6 +182,12 @@ mod tests {
         assert_eq!(t("docker -H tcp://127.0.0.1:2375 attach c5"), named("c5"));
         assert_eq!(t("baleia --root /r exec -ite A=1 c6 sh"), named("c6"));
         assert_eq!(t("docker ps -a"), None);
+        // Not holding the terminal: no -i or -t, or a start without -a/-i.
+        assert_eq!(t("docker run --rm busybox sh -c 'sleep 1; echo hi'"), None);
+        assert_eq!(t("docker run -d --name=baleia debian sleep 9"), None);
+        assert_eq!(t("docker exec c2 ls"), None);
+        assert_eq!(t("docker start c4"), None);
+        assert_eq!(t("docker run --interactive --tty --name=c7 debian"), named("c7"));
         assert_eq!(t("docker"), None);
     }
 }
