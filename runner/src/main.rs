@@ -204,7 +204,10 @@ fn run(cli: Cli) -> Result<i32> {
                 } else {
                     String::new()
                 };
-                println!("{} passed, {failed} failed{skipped}", outcomes.len() - failed);
+                println!(
+                    "{} passed, {failed} failed{skipped}",
+                    outcomes.len() - failed
+                );
             }
             Ok(i32::from(failed > 0))
         }

@@ -408,7 +408,10 @@ fn ctrl_c_and_a_killed_runner_leave_nothing_behind() {
     assert!(!r.baleia(&["network", "ls"]).contains("slownet"));
     assert!(lab_netns("far").is_empty(), "{:?}", lab_netns("far"));
     assert!(!r.state().join("slow.inventory.json").exists());
-    assert!(!guard_left(&killed), "a killed runner's guard rule was left");
+    assert!(
+        !guard_left(&killed),
+        "a killed runner's guard rule was left"
+    );
     assert!(!guard_left(&again), "Ctrl-C left a client's guard rule");
     assert_eq!(shells_of(&r.root), 0);
 }

@@ -222,7 +222,9 @@ mod tests {
         assert!(en.contains("`sudo baleia-lab walk 09-x`"), "{en}");
         assert!(en.contains("[Português](../../pt/labs/09-x.html)"), "{en}");
         assert!(
-            en.contains("## 1. `docker network create neotech`\n\nCreate the \\*neotech\\* network.\n"),
+            en.contains(
+                "## 1. `docker network create neotech`\n\nCreate the \\*neotech\\* network.\n"
+            ),
             "{en}"
         );
         assert!(

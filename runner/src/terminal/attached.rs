@@ -124,7 +124,11 @@ pub fn target(argv: &[String]) -> Option<Target> {
         }
         if w.starts_with('-') && w.len() > 1 {
             let short = !w.starts_with("--");
-            let wants: &[char] = if sub == "start" { &['a', 'i'] } else { &['i', 't'] };
+            let wants: &[char] = if sub == "start" {
+                &['a', 'i']
+            } else {
+                &['i', 't']
+            };
             interactive |= matches!(
                 w,
                 "--interactive" | "--tty" | "--attach" | "--interactive=true" | "--tty=true"
@@ -187,7 +191,10 @@ mod tests {
         assert_eq!(t("docker run -d --name=baleia debian sleep 9"), None);
         assert_eq!(t("docker exec c2 ls"), None);
         assert_eq!(t("docker start c4"), None);
-        assert_eq!(t("docker run --interactive --tty --name=c7 debian"), named("c7"));
+        assert_eq!(
+            t("docker run --interactive --tty --name=c7 debian"),
+            named("c7")
+        );
         assert_eq!(t("docker"), None);
     }
 }
