@@ -356,14 +356,16 @@ fn play_step(
         let kind = check_kind(c).unwrap_or("check").to_string();
         match check::eventually(c, check::timeout(c, &step), &ctx) {
             Ok(()) => {
+                let said = describe(c);
+                if matches!(mode, Mode::Run { .. } | Mode::Walk) {
+                    let _ = writeln!(out, "{} {}", paint(color, "32", "✓"), lang.pick(&said));
+                }
                 records.push(CheckRecord {
                     kind: kind.clone(),
                     passed: true,
-                    message: describe(c),
+                    message: said.en.clone(),
+                    said: Some(said),
                 });
-                if matches!(mode, Mode::Run { .. } | Mode::Walk) {
-                    let _ = writeln!(out, "{} {}", paint(color, "32", "✓"), describe(c));
-                }
             }
             Err(f) => {
                 return Err(fail(
@@ -399,8 +401,9 @@ fn shorten(s: &str, n: usize) -> String {
     format!("{cut}…")
 }
 
-/// A check in words, for the ✓ line.
-fn describe(c: &Check) -> String {
+/// A check in words, in both languages, for the ✓ line.
+fn describe(c: &Check) -> Text {
+    let t = |pt: String, en: String| Text { pt, en };
     if let Some(p) = &c.output {
         let lines: Vec<&str> = p
             .lines()
@@ -409,58 +412,114 @@ fn describe(c: &Check) -> String {
             .collect();
         let first = shorten(lines.first().copied().unwrap_or(""), 72);
         return match lines.len() {
-            0 | 1 => format!("the output shows {first:?}"),
-            n => format!("the output shows {first:?} and {} more line(s)", n - 1),
+            0 | 1 => t(
+                format!("a saída mostra {first:?}"),
+                format!("the output shows {first:?}"),
+            ),
+            n => t(
+                format!("a saída mostra {first:?} e mais {} linha(s)", n - 1),
+                format!("the output shows {first:?} and {} more line(s)", n - 1),
+            ),
         };
     }
     if let Some(re) = &c.regex {
-        return format!("the output matches /{}/", shorten(re.trim(), 72));
+        let re = shorten(re.trim(), 72);
+        return t(
+            format!("a saída casa com /{re}/"),
+            format!("the output matches /{re}/"),
+        );
     }
     if let Some(x) = &c.container {
-        let mut s = format!("container {}", x.name);
+        let (mut pt, mut en) = (
+            format!("contêiner {}", x.name),
+            format!("container {}", x.name),
+        );
         if let Some(st) = &x.state {
-            s += &format!(" is {st}");
+            pt += &format!(" está {st}");
+            en += &format!(" is {st}");
         }
         if let Some(code) = x.exit_code {
-            s += &format!(", exit code {code}");
+            pt += &format!(", código de saída {code}");
+            en += &format!(", exit code {code}");
         }
-        return s;
+        return t(pt, en);
     }
     if let Some(x) = &c.image {
-        return format!(
-            "image {} {}",
-            x.name,
-            if x.present { "is here" } else { "is gone" }
-        );
+        return if x.present {
+            t(
+                format!("a imagem {} está aqui", x.name),
+                format!("image {} is here", x.name),
+            )
+        } else {
+            t(
+                format!("a imagem {} não está mais aqui", x.name),
+                format!("image {} is gone", x.name),
+            )
+        };
     }
     if let Some(x) = &c.network {
         return match (&x.container, x.present) {
-            (Some(ct), true) => format!("{ct} is on {}", x.name),
-            (Some(ct), false) => format!("{ct} is not on {}", x.name),
-            (None, true) => format!("network {} exists", x.name),
-            (None, false) => format!("network {} is gone", x.name),
+            (Some(ct), true) => t(
+                format!("{ct} está na rede {}", x.name),
+                format!("{ct} is on {}", x.name),
+            ),
+            (Some(ct), false) => t(
+                format!("{ct} não está na rede {}", x.name),
+                format!("{ct} is not on {}", x.name),
+            ),
+            (None, true) => t(
+                format!("a rede {} existe", x.name),
+                format!("network {} exists", x.name),
+            ),
+            (None, false) => t(
+                format!("a rede {} não existe mais", x.name),
+                format!("network {} is gone", x.name),
+            ),
         };
     }
     if let Some(x) = &c.resolves {
-        return format!("{} resolves in {}", x.name, x.container);
+        return t(
+            format!("{} é resolvido em {}", x.name, x.container),
+            format!("{} resolves in {}", x.name, x.container),
+        );
     }
     if let Some(x) = &c.port {
-        return format!("{}:{} answers", x.host, x.port);
+        return t(
+            format!("{}:{} responde", x.host, x.port),
+            format!("{}:{} answers", x.host, x.port),
+        );
     }
     if let Some(x) = &c.file {
-        return format!("{} in {}", x.path, x.container);
+        return t(
+            format!("{} em {}", x.path, x.container),
+            format!("{} in {}", x.path, x.container),
+        );
     }
     if let Some(code) = c.exit {
-        return format!("exit status {code}");
+        return t(
+            format!("status de saída {code}"),
+            format!("exit status {code}"),
+        );
     }
     if let Some(x) = &c.iptables {
-        let absent = if x.present { "" } else { " (absent)" };
-        return format!("iptables -t {}: {}{absent}", x.table, x.rule);
+        let (pt, en) = if x.present {
+            ("", "")
+        } else {
+            (" (ausente)", " (absent)")
+        };
+        return t(
+            format!("iptables -t {}: {}{pt}", x.table, x.rule),
+            format!("iptables -t {}: {}{en}", x.table, x.rule),
+        );
     }
     if let Some(x) = &c.packet {
-        return format!("a packet: {}", x.matches);
+        return t(
+            format!("um pacote: {}", x.matches),
+            format!("a packet: {}", x.matches),
+        );
     }
-    check_kind(c).unwrap_or("check").to_string()
+    let kind = check_kind(c).unwrap_or("check").to_string();
+    t(kind.clone(), kind)
 }
 
 fn record_of(

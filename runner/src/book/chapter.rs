@@ -164,7 +164,8 @@ fn step(md: &mut String, s: &StepRecord, lang: Lang, many_terminals: bool) {
         let _ = writeln!(md, "{}\n", say("O runner conferiu:", "The runner checked:"));
         for c in &s.checks {
             let mark = if c.passed { "✓" } else { "✗" };
-            let _ = writeln!(md, "- {mark} {}", prose(&c.message));
+            let said = c.said.as_ref().map(|t| lang.pick(t)).unwrap_or(&c.message);
+            let _ = writeln!(md, "- {mark} {}", prose(said));
         }
         md.push('\n');
     }
@@ -214,6 +215,10 @@ mod tests {
                     kind: "network".into(),
                     passed: true,
                     message: "network neotech exists".into(),
+                    said: Some(Text {
+                        pt: "a rede neotech existe".into(),
+                        en: "network neotech exists".into(),
+                    }),
                 }],
             }],
         };
@@ -241,5 +246,6 @@ mod tests {
             "{pt}"
         );
         assert!(pt.contains("[English](../../en/labs/09-x.html)"), "{pt}");
+        assert!(pt.contains("- ✓ a rede neotech existe\n"), "{pt}");
     }
 }
