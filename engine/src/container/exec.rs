@@ -489,26 +489,11 @@ mod tests {
 
     #[test]
     fn exec_environment_layers_like_docker() {
-        let c = Container {
-            id: "a".repeat(64),
-            created: String::new(),
-            path: "sh".into(),
-            args: vec![],
-            config: crate::container::Config {
-                hostname: "aaaaaaaaaaaa".into(),
-                env: vec!["PATH=/bin".into(), "A=1".into(), "B=2".into()],
-                ..Default::default()
-            },
-            image: String::new(),
-            name: "/x".into(),
-            driver: "overlay2".into(),
-            state: Default::default(),
-            restart_count: 0,
-            log_path: String::new(),
-            hostname_path: String::new(),
-            hosts_path: String::new(),
-            resolv_conf_path: String::new(),
-            network_settings: Default::default(),
+        let mut c = Container::for_tests("x", "sh", &[]);
+        c.config = crate::container::Config {
+            hostname: "aaaaaaaaaaaa".into(),
+            env: vec!["PATH=/bin".into(), "A=1".into(), "B=2".into()],
+            ..Default::default()
         };
         let opts = ExecOptions {
             env: vec!["A=3".into()],

@@ -323,19 +323,17 @@ impl Container {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_line_quotes_arguments_with_spaces_as_docker_lists_them() {
-        let c = Container {
+impl Container {
+    /// A container record for unit tests: ID `c…c`, name `/NAME`, running `path args`.
+    pub(crate) fn for_tests(name: &str, path: &str, args: &[&str]) -> Container {
+        Container {
             id: "c".repeat(64),
             created: String::new(),
-            path: "nginx".into(),
-            args: vec!["-g".into(), "daemon off;".into()],
+            path: path.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             config: Default::default(),
             image: String::new(),
-            name: "/web".into(),
+            name: format!("/{name}"),
             driver: "overlay2".into(),
             state: Default::default(),
             restart_count: 0,
@@ -344,7 +342,17 @@ mod tests {
             hosts_path: String::new(),
             resolv_conf_path: String::new(),
             network_settings: Default::default(),
-        };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_quotes_arguments_with_spaces_as_docker_lists_them() {
+        let c = Container::for_tests("web", "nginx", &["-g", "daemon off;"]);
         assert_eq!(c.command_line(), "nginx -g 'daemon off;'");
     }
 }

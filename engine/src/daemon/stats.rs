@@ -156,23 +156,7 @@ mod tests {
     use crate::container::stats::NetCounters;
 
     fn container() -> Container {
-        Container {
-            id: "c".repeat(64),
-            created: String::new(),
-            path: "sh".into(),
-            args: vec![],
-            config: Default::default(),
-            image: String::new(),
-            name: "/web".into(),
-            driver: "overlay2".into(),
-            state: Default::default(),
-            restart_count: 0,
-            log_path: String::new(),
-            hostname_path: String::new(),
-            hosts_path: String::new(),
-            resolv_conf_path: String::new(),
-            network_settings: Default::default(),
-        }
+        Container::for_tests("web", "sh", &[])
     }
 
     #[test]
