@@ -1,8 +1,7 @@
 //! A stand-in for Docker Hub on 127.0.0.1, for labs that pull, search and push (`hub:` in a lab):
 //! Debian's `docker-registry` serving the lab images as `library/NAME:TAG`, made the built-in
-//! engine's only registry mirror for the lab's terminals (a `daemon.json` with `registry-mirrors`
-//! and `registry-mirrors-only`), so `docker pull debian` and `docker search debian` work as the
-//! notes show and nothing leaves the machine. Its storage is kept between runs (filled once, by
+//! engine's only registry mirror for the lab's terminals (see [`crate::settings`]), so `docker pull
+//! debian` and `docker search debian` work as the notes show and nothing leaves the machine. Its storage is kept between runs (filled once, by
 //! `skopeo copy` from the archives `labs/images/build.sh` makes); the server lives as long as the
 //! lab, and dies with the runner if the runner is killed.
 
@@ -14,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The registry program (Debian's `docker-registry` package, distribution 2.8).
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -74,14 +73,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
 pub struct Hub {
     child: Child,
     port: u16,
-    daemon_json: PathBuf,
+    files: Vec<PathBuf>,
 }
 
 impl Hub {
     /// Start it for lab `lab`: storage in `data/hub` (filled from `archives` when they are new),
-    /// the server on a free loopback port, and `run/LAB.daemon.json`: the engine's settings (the
-    /// file `BALEIA_CONFIG` names, else `/etc/baleia/daemon.json`) with this registry as its only
-    /// mirror.
+    /// the server on a free loopback port (its settings and log in `run`).
     pub fn start(
         data: &Path,
         run: &Path,
@@ -121,28 +118,19 @@ impl Hub {
             });
         }
         let child = cmd.spawn().map_err(io(Path::new(REGISTRY_BIN)))?;
-        let daemon_json = run.join(format!("{lab}.daemon.json"));
         let hub = Hub {
             child,
             port,
-            daemon_json,
+            files: vec![config, log_path.clone()],
         };
         hub.wait_answer(&log_path)?;
         hub.fill(&dir, archives)?;
-        let settings = mirrored_settings(&engine_settings()?, &hub.host());
-        let text = serde_json::to_vec_pretty(&settings).expect("JSON");
-        std::fs::write(&hub.daemon_json, text).map_err(io(&hub.daemon_json))?;
         Ok(hub)
     }
 
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The engine settings the lab's terminals read (`BALEIA_CONFIG`).
-    pub fn daemon_json(&self) -> &Path {
-        &self.daemon_json
     }
 
     fn wait_answer(&self, log: &Path) -> Result<(), HubError> {
@@ -220,17 +208,8 @@ impl Drop for Hub {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.daemon_json);
-        if let Some(run) = self.daemon_json.parent() {
-            let lab = self
-                .daemon_json
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".daemon.json"))
-                .unwrap_or_default();
-            for f in [format!("{lab}.hub.yml"), format!("{lab}.hub.log")] {
-                let _ = std::fs::remove_file(run.join(f));
-            }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
         }
     }
 }
@@ -250,32 +229,6 @@ fn registry_config(storage: &Path, port: u16) -> String {
         "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
         storage.display()
     )
-}
-
-/// The engine's current settings as JSON (an empty object when there is no file).
-fn engine_settings() -> Result<Value, HubError> {
-    let path = std::env::var_os("BALEIA_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/etc/baleia/daemon.json".into());
-    match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| HubError::Failed {
-            what: format!("reading {}", path.display()),
-            detail: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
-        Err(e) => Err(HubError::Io { path, cause: e }),
-    }
-}
-
-/// `settings` with `host` as the only registry mirror, and Docker Hub itself never reached.
-pub fn mirrored_settings(settings: &Value, host: &str) -> Value {
-    let mut s = settings.clone();
-    if !s.is_object() {
-        s = json!({});
-    }
-    s["registry-mirrors"] = json!([format!("http://{host}")]);
-    s["registry-mirrors-only"] = json!(true);
-    s
 }
 
 /// The tags an archive holds (`RepoTags` of its `manifest.json`).
@@ -324,20 +277,5 @@ mod tests {
     fn official_images_live_under_library() {
         assert_eq!(library("debian:bookworm"), "library/debian:bookworm");
         assert_eq!(library("someone/app:1"), "someone/app:1");
-    }
-
-    #[test]
-    fn the_engine_settings_keep_theirs_and_gain_the_mirror() {
-        let s = mirrored_settings(
-            &json!({"bridge": "baleia7", "registry-mirrors": ["https://m.example"]}),
-            "127.0.0.1:5123",
-        );
-        assert_eq!(s["bridge"], "baleia7");
-        assert_eq!(s["registry-mirrors"], json!(["http://127.0.0.1:5123"]));
-        assert_eq!(s["registry-mirrors-only"], true);
-        assert_eq!(
-            mirrored_settings(&json!(null), "h")["registry-mirrors-only"],
-            true
-        );
     }
 }

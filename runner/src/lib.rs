@@ -14,6 +14,7 @@ pub mod observe;
 pub mod play;
 pub mod record;
 pub mod session;
+pub mod settings;
 pub mod setup;
 pub mod template;
 pub mod terminal;

@@ -9,6 +9,7 @@ use baleia_lab::lab::{self, Lab};
 use baleia_lab::play::{play, Mode, Outcome};
 use baleia_lab::record;
 use baleia_lab::session::{Session, SessionOptions};
+use baleia_lab::settings;
 use baleia_lab::setup::{self, Home};
 use baleia_lab::ui::{self, paint, Lang};
 
@@ -302,9 +303,19 @@ fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
     let hub = if lab.hub.is_empty() {
         None
     } else {
-        let h = setup::hub(&home, &cli.labs, &lab.id, &lab.hub)?;
-        backend = backend.with_env("BALEIA_CONFIG", &h.daemon_json().to_string_lossy());
-        Some(h)
+        Some(setup::hub(&home, &cli.labs, &lab.id, &lab.hub)?)
+    };
+    // On the built-in engine the lab's commands get its own settings (local name servers, the hub).
+    let lab_settings = if backend.is_builtin() {
+        let s = settings::for_lab(
+            &settings::engine_settings()?,
+            hub.as_ref().map(|h| h.host()).as_deref(),
+        );
+        let path = settings::write(&home.run, &lab.id, &s)?;
+        backend = backend.with_env("BALEIA_CONFIG", &path.to_string_lossy());
+        Some(path)
+    } else {
+        None
     };
     let color = ui::color();
     let mut session = Session::start(
@@ -331,6 +342,9 @@ fn run_lab(cli: &Cli, lang: Lang, lab: Lab, mode: Mode) -> Result<Outcome> {
         }
     }
     let leftovers = session.finish();
+    if let Some(p) = lab_settings {
+        let _ = std::fs::remove_file(p);
+    }
     for l in &leftovers {
         eprintln!("baleia-lab: cleanup: {l}");
     }

@@ -456,6 +456,28 @@ fn a_lab_pulls_and_searches_through_its_stand_in_docker_hub() {
     );
 }
 
+#[test]
+fn a_lab_asks_no_name_server_outside_the_machine() {
+    // The engine's own settings name an outside server (a documentation address: only read here).
+    let r = Runner::new();
+    let mut settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.root.config_file()).unwrap()).unwrap();
+    settings["dns"] = serde_json::json!(["192.0.2.53"]);
+    let path = r.root.scratch().join("outside-dns.json");
+    std::fs::write(&path, settings.to_string()).unwrap();
+    let o = r
+        .cmd("dns", &["run", "names"])
+        .env("BALEIA_CONFIG", &path)
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(out.contains("nameserver 127.0.0.1\n"), "{out}");
+    assert!(!out.contains("192.0.2.53"), "{out}");
+    // The lab's settings file goes with the lab.
+    assert!(!r.state().join("names.daemon.json").exists());
+}
+
 /// Lab shells (bash) working on `root`.
 fn shells_of(root: &Root) -> usize {
     let needle = format!("BALEIA_ROOT={}", root.path().display());
