@@ -363,8 +363,7 @@ fn play_step(
                 records.push(CheckRecord {
                     kind: kind.clone(),
                     passed: true,
-                    message: said.en.clone(),
-                    said: Some(said),
+                    message: said,
                 });
             }
             Err(f) => {

@@ -29,11 +29,8 @@ pub struct CheckRecord {
     pub kind: String,
     /// Whether it passed.
     pub passed: bool,
-    /// What it found, in words (English).
-    pub message: String,
-    /// The same in both languages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub said: Option<Text>,
+    /// What it found, in words, in both languages.
+    pub message: Text,
 }
 
 /// One step as recorded.

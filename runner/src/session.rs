@@ -281,13 +281,17 @@ impl Session {
             .expect("validated terminal");
         let mark = term.mark();
         // The containers there before a `docker run` without a name: the one it attaches to is new.
-        let known = match &command {
-            Some(c) if c.contains("run ") => self
-                .backend
+        let unnamed_run = command.as_deref().is_some_and(|c| {
+            let words: Vec<String> = c.split_whitespace().map(String::from).collect();
+            crate::terminal::target(&words) == Some(Target::Newest)
+        });
+        let known = if unnamed_run {
+            self.backend
                 .ok(&["ps", "-aq", "--no-trunc"])
                 .map(|out| out.lines().map(|l| l.trim().to_string()).collect())
-                .unwrap_or_else(|_| self.before.containers.clone()),
-            _ => self.before.containers.clone(),
+                .unwrap_or_else(|_| self.before.containers.clone())
+        } else {
+            self.before.containers.clone()
         };
         let resolve = |t: &Target| self.pid_of(t, &known);
         let typed = command.is_some() || !step.keys.is_empty();
@@ -395,9 +399,11 @@ impl Session {
         drop(std::mem::replace(&mut self.clients, Clients::none()));
         let _ = std::fs::remove_dir_all(self.captures_dir());
         let mut failed = self.before.restore(&self.backend);
-        // A docker client ended with its terminal may have had a daemon make (or still be
-        // removing) a container: look again, a few times, until nothing new is left.
-        for _ in 0..5 {
+        // A daemon may finish making (or removing) a container after its client was ended with
+        // the terminal: look again, a few times, until nothing new is left. The built-in engine
+        // has no daemon: its clients are gone with the terminals.
+        let rounds = if self.backend.is_builtin() { 0 } else { 5 };
+        for _ in 0..rounds {
             std::thread::sleep(Duration::from_millis(200));
             match Inventory::take(&self.backend) {
                 Ok(now) if !self.before.lacks_any_of(&now) => {

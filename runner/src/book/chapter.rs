@@ -164,8 +164,7 @@ fn step(md: &mut String, s: &StepRecord, lang: Lang, many_terminals: bool) {
         let _ = writeln!(md, "{}\n", say("O runner conferiu:", "The runner checked:"));
         for c in &s.checks {
             let mark = if c.passed { "✓" } else { "✗" };
-            let said = c.said.as_ref().map(|t| lang.pick(t)).unwrap_or(&c.message);
-            let _ = writeln!(md, "- {mark} {}", prose(said));
+            let _ = writeln!(md, "- {mark} {}", prose(lang.pick(&c.message)));
         }
         md.push('\n');
     }
@@ -214,11 +213,10 @@ mod tests {
                 checks: vec![CheckRecord {
                     kind: "network".into(),
                     passed: true,
-                    message: "network neotech exists".into(),
-                    said: Some(Text {
+                    message: Text {
                         pt: "a rede neotech existe".into(),
                         en: "network neotech exists".into(),
-                    }),
+                    },
                 }],
             }],
         };

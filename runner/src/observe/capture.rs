@@ -194,40 +194,20 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Decoded {
             line: arp_line(a.slice()),
             proto: Proto::Arp,
         },
-        Some(NetSlice::Ipv4(ip)) => {
-            let h = ip.header();
-            let (src, dst) = (
-                h.source_addr().to_string(),
-                h.destination_addr().to_string(),
-            );
-            let payload = ip.payload();
-            ip_line(
-                "IP",
-                &src,
-                &dst,
-                p.transport.as_ref(),
-                payload.ip_number.0,
-                payload.fragmented,
-                payload.payload.len(),
-            )
-        }
-        Some(NetSlice::Ipv6(ip)) => {
-            let h = ip.header();
-            let (src, dst) = (
-                h.source_addr().to_string(),
-                h.destination_addr().to_string(),
-            );
-            let payload = ip.payload();
-            ip_line(
-                "IP6",
-                &src,
-                &dst,
-                p.transport.as_ref(),
-                payload.ip_number.0,
-                payload.fragmented,
-                payload.payload.len(),
-            )
-        }
+        Some(NetSlice::Ipv4(ip)) => ip_packet_line(
+            "IP",
+            &ip.header().source_addr().to_string(),
+            &ip.header().destination_addr().to_string(),
+            ip.payload(),
+            p.transport.as_ref(),
+        ),
+        Some(NetSlice::Ipv6(ip)) => ip_packet_line(
+            "IP6",
+            &ip.header().source_addr().to_string(),
+            &ip.header().destination_addr().to_string(),
+            ip.payload(),
+            p.transport.as_ref(),
+        ),
         None => {
             let ether_type = match &p.link {
                 Some(etherparse::LinkSlice::Ethernet2(e)) => Some(e.ether_type().0),
@@ -265,6 +245,25 @@ fn arp_line(bytes: &[u8]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// [`ip_line`] for an IPv4 or IPv6 packet's payload.
+fn ip_packet_line(
+    family: &str,
+    src: &str,
+    dst: &str,
+    payload: &etherparse::IpPayloadSlice,
+    transport: Option<&TransportSlice>,
+) -> Decoded {
+    ip_line(
+        family,
+        src,
+        dst,
+        transport,
+        payload.ip_number.0,
+        payload.fragmented,
+        payload.payload.len(),
+    )
+}
+
 fn ip_line(
     family: &str,
     src: &str,

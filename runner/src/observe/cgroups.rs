@@ -131,100 +131,47 @@ struct FileKind {
     flag: &'static str,
 }
 
+impl FileKind {
+    /// A file that sets a limit, and the `docker run` flag that writes it.
+    const fn limit(controller: &'static str, file: &'static str, flag: &'static str) -> FileKind {
+        FileKind {
+            controller,
+            file,
+            limit: true,
+            flag,
+        }
+    }
+
+    /// A file that reports usage.
+    const fn usage(controller: &'static str, file: &'static str) -> FileKind {
+        FileKind {
+            controller,
+            file,
+            limit: false,
+            flag: "",
+        }
+    }
+}
+
 const V1_FILES: &[FileKind] = &[
-    FileKind {
-        controller: "memory",
-        file: "memory.limit_in_bytes",
-        limit: true,
-        flag: "-m, --memory",
-    },
-    FileKind {
-        controller: "memory",
-        file: "memory.memsw.limit_in_bytes",
-        limit: true,
-        flag: "--memory-swap",
-    },
-    FileKind {
-        controller: "memory",
-        file: "memory.usage_in_bytes",
-        limit: false,
-        flag: "",
-    },
-    FileKind {
-        controller: "cpu",
-        file: "cpu.shares",
-        limit: true,
-        flag: "--cpu-shares",
-    },
-    FileKind {
-        controller: "cpu",
-        file: "cpu.cfs_quota_us",
-        limit: true,
-        flag: "--cpus",
-    },
-    FileKind {
-        controller: "cpu",
-        file: "cpu.cfs_period_us",
-        limit: true,
-        flag: "--cpus",
-    },
-    FileKind {
-        controller: "pids",
-        file: "pids.max",
-        limit: true,
-        flag: "--pids-limit",
-    },
-    FileKind {
-        controller: "pids",
-        file: "pids.current",
-        limit: false,
-        flag: "",
-    },
+    FileKind::limit("memory", "memory.limit_in_bytes", "-m, --memory"),
+    FileKind::limit("memory", "memory.memsw.limit_in_bytes", "--memory-swap"),
+    FileKind::usage("memory", "memory.usage_in_bytes"),
+    FileKind::limit("cpu", "cpu.shares", "--cpu-shares"),
+    FileKind::limit("cpu", "cpu.cfs_quota_us", "--cpus"),
+    FileKind::limit("cpu", "cpu.cfs_period_us", "--cpus"),
+    FileKind::limit("pids", "pids.max", "--pids-limit"),
+    FileKind::usage("pids", "pids.current"),
 ];
 
 const V2_FILES: &[FileKind] = &[
-    FileKind {
-        controller: "memory",
-        file: "memory.max",
-        limit: true,
-        flag: "-m, --memory",
-    },
-    FileKind {
-        controller: "memory",
-        file: "memory.swap.max",
-        limit: true,
-        flag: "--memory-swap",
-    },
-    FileKind {
-        controller: "memory",
-        file: "memory.current",
-        limit: false,
-        flag: "",
-    },
-    FileKind {
-        controller: "cpu",
-        file: "cpu.weight",
-        limit: true,
-        flag: "--cpu-shares",
-    },
-    FileKind {
-        controller: "cpu",
-        file: "cpu.max",
-        limit: true,
-        flag: "--cpus",
-    },
-    FileKind {
-        controller: "pids",
-        file: "pids.max",
-        limit: true,
-        flag: "--pids-limit",
-    },
-    FileKind {
-        controller: "pids",
-        file: "pids.current",
-        limit: false,
-        flag: "",
-    },
+    FileKind::limit("memory", "memory.max", "-m, --memory"),
+    FileKind::limit("memory", "memory.swap.max", "--memory-swap"),
+    FileKind::usage("memory", "memory.current"),
+    FileKind::limit("cpu", "cpu.weight", "--cpu-shares"),
+    FileKind::limit("cpu", "cpu.max", "--cpus"),
+    FileKind::limit("pids", "pids.max", "--pids-limit"),
+    FileKind::usage("pids", "pids.current"),
 ];
 
 /// One cgroup file read.
